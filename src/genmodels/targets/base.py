@@ -1,0 +1,115 @@
+"""The `Target` interface: what every sampler and model is run on and judged against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor
+
+from genmodels.errors import NotApplicableError
+from genmodels.registry import Registry
+
+__all__ = ["TARGETS", "ModeStructure", "Target", "TargetKind", "get_target"]
+
+TargetKind = Literal["toy2d", "posterior", "image"]
+
+
+@dataclass(frozen=True)
+class ModeStructure:
+    """The modes of a multi-modal target, for mode metrics.
+
+    Attributes:
+        weights: true probability of each mode, shape ``[K]``, summing to 1.
+        centres: a representative point of each mode, shape ``[K, *event_shape]`` (for plots).
+        assign: maps points ``[n, *event_shape]`` to mode indices ``[n]`` (long).
+    """
+
+    weights: Tensor
+    centres: Tensor
+    assign: object  # Callable[[Tensor], Tensor]; typed loosely so dataclass stays frozen-hashable
+
+    @property
+    def k(self) -> int:
+        return int(self.weights.numel())
+
+
+class Target:
+    """Something to sample from: a density, a sampler, or both.
+
+    Subclasses override what they can provide:
+
+    - `sample(n, generator)` — exact independent draws (toys, data sets, some posteriors);
+    - `log_prob(x)` — log-density, normalised if `normalized` is true (else up to a constant);
+    - `score(x)` — defaults to autograd of `log_prob`;
+    - `modes` — a `ModeStructure` for mixtures.
+
+    Shapes: ``x`` is ``[*batch, *event_shape]``; `log_prob` returns ``[*batch]``.
+
+    Example:
+        >>> class StdNormal(Target):
+        ...     kind = "toy2d"
+        ...     event_shape = (2,)
+        ...     normalized = True
+        ...     def sample(self, n, generator=None):
+        ...         return torch.randn(n, 2, generator=generator)
+        ...     def log_prob(self, x):
+        ...         return -0.5 * (x**2).sum(-1) - torch.log(torch.tensor(2 * torch.pi))
+        >>> t = StdNormal()
+        >>> t.has_log_prob, t.has_samples, t.score(torch.zeros(3, 2)).shape
+        (True, True, torch.Size([3, 2]))
+    """
+
+    name: str = "target"
+    kind: ClassVar[TargetKind]
+    event_shape: tuple[int, ...]
+    normalized: bool = False
+    modes: ModeStructure | None = None
+
+    @property
+    def dim(self) -> int:
+        d = 1
+        for s in self.event_shape:
+            d *= s
+        return d
+
+    @property
+    def has_log_prob(self) -> bool:
+        return type(self).log_prob is not Target.log_prob
+
+    @property
+    def has_samples(self) -> bool:
+        return type(self).sample is not Target.sample
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Exact independent draws, shape ``[n, *event_shape]``."""
+        raise NotApplicableError(f"target {self.name!r} has no exact sampler")
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Log-density at ``x`` (normalised iff `normalized`), shape ``x.shape[:-len(event)]``."""
+        raise NotApplicableError(f"target {self.name!r} has no density")
+
+    def score(self, x: Tensor) -> Tensor:
+        """∇ₓ log p(x), by autograd of `log_prob` unless a subclass knows it in closed form."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.log_prob(x).sum(), x)
+        return grad
+
+    def param_names(self) -> list[str]:
+        """Names of the coordinates, for posterior summaries (``x[0]``, ``x[1]``, ...)."""
+        return [f"x[{i}]" for i in range(self.dim)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, event_shape={self.event_shape})"
+
+
+TARGETS: Registry[type[Target]] = Registry("target")
+
+
+def get_target(name: str, **kwargs: object) -> Target:
+    """Build a registered target by name (``get_target("eight_gaussians")``)."""
+    target = TARGETS.get(name)(**kwargs)
+    target.name = name
+    return target
