@@ -66,6 +66,9 @@ class Target:
     event_shape: tuple[int, ...]
     normalized: bool = False
     modes: ModeStructure | None = None
+    # Discrete data (images) take this many evenly spaced levels in [-1, 1]; a likelihood on
+    # them needs uniform dequantisation with bin width 2 / (num_levels - 1). None: continuous.
+    num_levels: int | None = None
 
     @property
     def dim(self) -> int:
@@ -89,6 +92,14 @@ class Target:
     def log_prob(self, x: Tensor) -> Tensor:
         """Log-density at ``x`` (normalised iff `normalized`), shape ``x.shape[:-len(event)]``."""
         raise NotApplicableError(f"target {self.name!r} has no density")
+
+    def test_set(self, n: int = 10_000) -> Tensor:
+        """Held-out data for likelihoods and metrics, shape ``[n, *event_shape]``.
+
+        Data sets return their test split (``n`` is an upper bound); targets with an exact
+        sampler return ``n`` draws at a fixed seed that training never uses.
+        """
+        return self.sample(n, generator=torch.Generator().manual_seed(2**31 - 1))
 
     def score(self, x: Tensor) -> Tensor:
         """∇ₓ log p(x), by autograd of `log_prob` unless a subclass knows it in closed form."""
