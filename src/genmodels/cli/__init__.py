@@ -10,7 +10,10 @@ import sys
 
 import typer
 
-from genmodels.cli import methods  # noqa: F401  (registers commands)
+from genmodels.cli import (
+    methods,  # noqa: F401  (registers commands)
+    train,  # noqa: F401  (train, sample, likelihood)
+)
 from genmodels.cli.app import app
 from genmodels.errors import GenmodelsError
 
