@@ -10,10 +10,7 @@ import sys
 
 import typer
 
-from genmodels.cli import (
-    methods,  # noqa: F401  (registers commands)
-    train,  # noqa: F401  (train, sample, likelihood)
-)
+from genmodels.cli import methods, targets, train  # noqa: F401  (register commands)
 from genmodels.cli.app import app
 from genmodels.errors import GenmodelsError
 
