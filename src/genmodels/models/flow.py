@@ -41,7 +41,8 @@ class FlowConfig:
     """Configuration of `Flow`.
 
     Attributes:
-        kind: ``"nsf"``, ``"maf"`` or ``"realnvp"``.
+        kind: ``"nsf"``, ``"maf"``, ``"realnvp"``, or ``"auto"``: NSF for vectors, RealNVP for
+            images (autoregressive flows sample one dimension at a time, too slow for images).
         transforms: number of flow layers.
         hidden: width of the hyper-networks' hidden layers.
         depth: hidden layers per hyper-network.
@@ -49,7 +50,7 @@ class FlowConfig:
         num_levels: intensity levels of discrete data (0: continuous; set from the target).
     """
 
-    kind: str = "nsf"
+    kind: str = "auto"
     transforms: int = 4
     hidden: int = 128
     depth: int = 2
@@ -76,12 +77,15 @@ class Flow(GenerativeModel):
     def __init__(self, config: FlowConfig, event_shape: tuple[int, ...]) -> None:
         super().__init__(config, event_shape)
         self.features = math.prod(self.event_shape)
-        build = FLOW_KINDS.get(config.kind)
+        self.kind = config.kind
+        if self.kind == "auto":
+            self.kind = "realnvp" if len(self.event_shape) > 1 else "nsf"
+        build = FLOW_KINDS.get(self.kind)
         kwargs: dict[str, Any] = {
             "transforms": config.transforms,
             "hidden_features": (config.hidden,) * config.depth,
         }
-        if config.kind == "nsf":
+        if self.kind == "nsf":
             kwargs["bins"] = config.bins
         self.flow = build(self.features, **kwargs)
         self.standardize = Standardize(self.event_shape, per_dim=len(self.event_shape) == 1)
