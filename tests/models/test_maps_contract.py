@@ -35,8 +35,11 @@ def test_model_contract(method: str, data: str, tmp_path) -> None:
         assert all(torch.isfinite(g).all() for g in grads)
     assert torch.isfinite(model.loss(batch))
 
-    # likelihood or bound: one value per point
-    if model.likelihood == "none":
+    # likelihood or bound: one value per point (the PF-ODE likelihood of diffusion models is
+    # an adaptive ODE solve, tested with its own tolerances in tests/diffusion)
+    if model.camp == "diffusion":
+        pass
+    elif model.likelihood == "none":
         with pytest.raises(NotApplicableError):
             model.log_prob(batch)
     else:

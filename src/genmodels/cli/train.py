@@ -82,6 +82,12 @@ def train_command(
     )
     callbacks = default_callbacks(out, train_config, metrics=_metrics_function())
     state = fit(model, target, train_config, out, callbacks=callbacks, resume=resume)
+    if state.dist.distributed:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+        if state.dist.rank != 0:
+            return
     summary = {
         "method": method,
         "target": data,
