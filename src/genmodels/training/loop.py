@@ -291,11 +291,13 @@ def fit(
                 schedulers[player.name].step()
             ema.update(model, step + 1)
             state.step = step + 1
+            # checkpoint before the callbacks, so a failing callback cannot lose the step
+            if state.step % config.checkpoint_every == 0 or state.is_last:
+                checkpoint(state.step)
             for cb in active:
                 cb.on_step(state)
-            if state.step % config.checkpoint_every == 0 and not state.is_last:
-                checkpoint(state.step)
-        checkpoint(state.step)
+        if start >= config.steps and not resuming:
+            checkpoint(start)  # steps=0: still leave a loadable run directory
     finally:
         for cb in active:
             cb.on_end(state)
