@@ -136,9 +136,11 @@ class Evaluate(Callback):
 
 
 class SamplePreview(Callback):
-    """Writes ``samples.png`` (an image grid, or a scatter for 2-D data) from the EMA weights."""
+    """Writes ``samples.png`` from the EMA weights: an 8x8 image grid, or a 2-D scatter."""
 
-    def __init__(self, path: str | Path, every: int = 0, n: int = 64, seed: int = 0) -> None:
+    def __init__(
+        self, path: str | Path, every: int = 0, n: int | None = None, seed: int = 0
+    ) -> None:
         self.path, self.every, self.n, self.seed = Path(path), every, n, seed
 
     def on_step(self, state: TrainState) -> None:
@@ -147,9 +149,11 @@ class SamplePreview(Callback):
         from genmodels.report.animate import save_scatter
         from genmodels.report.grid import save_image_grid
 
-        x = _ema_samples(state, self.n, self.seed)
+        image = len(state.model.event_shape) == 3
+        n = self.n or (64 if image else 2000)  # an 8x8 grid, or a dense scatter
+        x = _ema_samples(state, n, self.seed)
         if x.ndim == 4:
-            save_image_grid(x, self.path, nrow=int(self.n**0.5))
+            save_image_grid(x, self.path, nrow=max(1, int(n**0.5)))
         elif x.shape[-1] == 2:
             save_scatter(x, self.path)
 
