@@ -194,11 +194,19 @@ def _read_tensors(path: Path, step: int) -> dict[str, Tensor]:
 
 def _load_weights(model: nn.Module, tensors: dict[str, Tensor], prefix: str, path: Path) -> None:
     state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not fit this model (written by another version or model?): "
+            f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}"
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{path} does not fit this model: {first}") from None
+        detail = " ".join(line.strip() for line in str(e).strip().splitlines()[1:3])
+        raise CheckpointError(f"{path} does not fit this model: {detail}") from None
 
 
 def load_training_state(
