@@ -46,7 +46,8 @@ class VAEConfig:
         num_levels: intensity levels of discrete data (0: continuous; set from the target).
         kl_warmup: training updates over which the KL weight rises linearly from 0 to 1
             (Bowman et al. 2016); without it a Gaussian decoder on 2-D data settles in the
-            posterior-collapse optimum (one Gaussian fitted to all the data). 0: off.
+            posterior-collapse optimum (one Gaussian fitted to all the data). 0: off;
+            -1: 1000 updates for vectors, off for images (whose short runs it would spoil).
     """
 
     latent_dim: int = 0
@@ -57,7 +58,7 @@ class VAEConfig:
     iwae_k: int = 64
     min_log_scale: float = -5.0
     num_levels: int = 0
-    kl_warmup: int = 1000
+    kl_warmup: int = -1
 
 
 @MODELS.register("vae")
@@ -147,8 +148,11 @@ class VAE(GenerativeModel):
         if self.config.num_levels > 1 and self.config.decoder == "gaussian":
             batch = dequantize(batch, self.config.num_levels)
         beta = 1.0
-        if self.training and self.config.kl_warmup > 0:
-            beta = min(1.0, float(self.updates) / self.config.kl_warmup)
+        warmup = self.config.kl_warmup
+        if warmup < 0:  # auto
+            warmup = 0 if self.image else 1000
+        if self.training and warmup > 0:
+            beta = min(1.0, float(self.updates) / warmup)
             self.updates += 1
         return -self._log_weights(batch, 1, beta).mean()
 
