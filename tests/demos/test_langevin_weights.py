@@ -25,3 +25,10 @@ def test_plain_langevin_wrong_annealed_right(tmp_path) -> None:
     assert abs(r["weights_annealed"][minor] - 0.2) <= 0.05
     assert r["langevin"]["nfe"] == r["annealed"]["nfe"]
     assert (tmp_path / r["figure"]).is_file()
+
+
+def test_modes_visited_counts_distinct_modes_per_chain() -> None:
+    from genmodels.demos.mixing import modes_visited
+
+    labels = torch.tensor([[0, 0, 1, 1, 2], [3, 3, 3, 3, 3]])
+    assert modes_visited(labels, 4).tolist() == [1.0, 1.0, 1.5, 1.5, 2.0]
