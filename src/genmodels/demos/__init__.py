@@ -18,7 +18,14 @@ from genmodels.demos.base import DEMOS, Demo, register_demo, run_demo, write_res
 __all__ = ["DEMOS", "Demo", "list_demos", "register_demo", "run_demo", "write_result"]
 
 # Each module registers its demo on import.
-_DEMO_MODULES = ("manifold", "langevin_weights", "inverse_transform", "neutra_funnel", "mixing")
+_DEMO_MODULES = (
+    "langevin_weights",
+    "mixing",
+    "manifold",
+    "inverse_transform",
+    "neutra_funnel",
+    "inpainting",
+)
 
 for _module in _DEMO_MODULES:
     importlib.import_module(f"genmodels.demos.{_module}")
