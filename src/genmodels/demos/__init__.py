@@ -25,6 +25,7 @@ _DEMO_MODULES = (
     "inverse_transform",
     "neutra_funnel",
     "inpainting",
+    "reverse_gif",
 )
 
 for _module in _DEMO_MODULES:
