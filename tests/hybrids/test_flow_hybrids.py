@@ -47,6 +47,7 @@ def test_flow_mh_exact_with_an_untrained_flow() -> None:
     assert 0.0 < s.info["accept_rate"] < 0.9
 
 
+@pytest.mark.slow
 def test_neutra_exact_with_an_untrained_flow() -> None:
     torch.manual_seed(0)
     log_prob, mean, cov = _correlated_gaussian()
