@@ -120,7 +120,26 @@ TARGETS: Registry[type[Target]] = Registry("target")
 
 
 def get_target(name: str, **kwargs: object) -> Target:
-    """Build a registered target by name (``get_target("eight_gaussians")``)."""
+    """Build a target: a registered name, an image folder, or an ``.npz`` image file.
+
+    Example:
+        >>> get_target("eight_gaussians").event_shape
+        (2,)
+    """
+    if name not in TARGETS:
+        from pathlib import Path
+
+        from genmodels.targets.images import load_image_folder, load_npz_images
+
+        path = Path(name)
+        if path.is_dir():
+            target = load_image_folder(path, **kwargs)  # type: ignore[arg-type]
+            target.name = name
+            return target
+        if path.suffix == ".npz" and path.is_file():
+            target = load_npz_images(path, **kwargs)  # type: ignore[arg-type]
+            target.name = name
+            return target
     target = TARGETS.get(name)(**kwargs)
     target.name = name
     return target
