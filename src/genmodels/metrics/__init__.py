@@ -2,9 +2,11 @@
 
 from genmodels.metrics.distances import (
     DEFAULT_BANDWIDTH_FACTORS,
+    PairwiseMeans,
     energy_distance,
     median_pairwise_distance,
     mmd2,
+    pairwise_means,
     rbf_bandwidths,
     sliced_wasserstein,
 )
@@ -19,6 +21,7 @@ from genmodels.metrics.modes import (
 __all__ = [
     "DEFAULT_BANDWIDTH_FACTORS",
     "DEFAULT_MIN_SHARE",
+    "PairwiseMeans",
     "check_sample",
     "energy_distance",
     "evaluate_samples",
@@ -27,6 +30,7 @@ __all__ = [
     "mode_counts",
     "mode_weight_tv",
     "modes_covered",
+    "pairwise_means",
     "rbf_bandwidths",
     "sliced_wasserstein",
     "target_bandwidths",

@@ -139,6 +139,8 @@ def evaluate_samples(
         >>> m["mmd"] < 3 * m["mmd_floor"]
         True
     """
+    if not target.has_samples:
+        _exact_sample(target, 0, 0)  # raises NotApplicableError before any shape complaint
     x = check_sample(x, target)
     n = x.shape[0]
     bandwidths = target_bandwidths(target)
