@@ -1,4 +1,9 @@
-"""Sample metrics: two-sample distances, mode metrics, and `evaluate_samples`."""
+"""Sample metrics: two-sample distances, mode metrics, offline image metrics, `evaluate_samples`.
+
+`evaluate_samples(x, target)` picks the metrics of the target's kind: MMD (with its floor),
+energy distance, sliced Wasserstein and mode metrics for targets with an exact sampler;
+Fréchet distance and precision/recall on a small classifier's features for image data sets.
+"""
 
 from genmodels.metrics.distances import (
     DEFAULT_BANDWIDTH_FACTORS,
@@ -11,6 +16,13 @@ from genmodels.metrics.distances import (
     sliced_wasserstein,
 )
 from genmodels.metrics.evaluate import check_sample, evaluate_samples, target_bandwidths
+from genmodels.metrics.image import (
+    FeatureClassifier,
+    evaluate_images,
+    frechet_distance,
+    image_classifier,
+    precision_recall,
+)
 from genmodels.metrics.modes import (
     DEFAULT_MIN_SHARE,
     mode_counts,
@@ -21,16 +33,21 @@ from genmodels.metrics.modes import (
 __all__ = [
     "DEFAULT_BANDWIDTH_FACTORS",
     "DEFAULT_MIN_SHARE",
+    "FeatureClassifier",
     "PairwiseMeans",
     "check_sample",
     "energy_distance",
+    "evaluate_images",
     "evaluate_samples",
+    "frechet_distance",
+    "image_classifier",
     "median_pairwise_distance",
     "mmd2",
     "mode_counts",
     "mode_weight_tv",
     "modes_covered",
     "pairwise_means",
+    "precision_recall",
     "rbf_bandwidths",
     "sliced_wasserstein",
     "target_bandwidths",

@@ -13,14 +13,14 @@ Notation (code → paper):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
+from genmodels.metrics._cpu import one_cpu_thread
 
 __all__ = [
     "DEFAULT_BANDWIDTH_FACTORS",
@@ -96,26 +96,6 @@ def _block_sum(t: Tensor, diagonal_columns: int | None) -> float:
     return float(t[:, :w].sum(dtype=torch.float64)) + 2.0 * float(t[:, w:].sum(dtype=torch.float64))
 
 
-@contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run the block loop on one intra-op thread (CPU only).
-
-    The blocks are cache-sized and memory-bound, so extra threads gain little; but exp and
-    sqrt open an OpenMP region per block, and on a machine with more busy processes than
-    cores each region waits for a time slice: a 1,000 × 1,000 MMD took 100× longer with two
-    threads than with one there.
-    """
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @dataclass(frozen=True)
 class PairwiseMeans:
     """Means over all pairs (i, j) of k(a_i, b_j) and of ‖a_i − b_j‖."""
@@ -157,7 +137,7 @@ def pairwise_means(
     a, b = a - centre, b - centre
     n, m = a.shape[0], b.shape[0]
     rows = max(8, _BLOCK_ENTRIES // m)
-    with _one_cpu_thread(a.device):
+    with one_cpu_thread(a.device):
         kernel_sum, distance_sum = _block_loop(a, b, gammas, rows, same)
     pairs = n * m
     return PairwiseMeans(kernel=kernel_sum / pairs, distance=distance_sum / pairs)

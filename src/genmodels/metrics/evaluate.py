@@ -1,7 +1,8 @@
 """`evaluate_samples`: score a sample against a target with the metrics of its kind.
 
-For targets with an exact sampler (2-D toys, funnel, the Gaussians) the sample is compared
-with an exact reference sample of the same size:
+Image data sets get the offline image metrics of `genmodels.metrics.image` (``fd``,
+``fd_floor``, ``precision``, ``recall``). For other targets with an exact sampler (2-D toys,
+funnel, the Gaussians) the sample is compared with an exact reference sample of the same size:
 
 - ``mmd``: squared MMD (biased V-statistic, multi-bandwidth RBF kernel whose bandwidths are
   fixed per target, from a fixed-seed reference sample) between the sample and the reference;
@@ -22,6 +23,7 @@ from torch import Tensor
 
 from genmodels.errors import InvalidInputError, NotApplicableError
 from genmodels.metrics.distances import pairwise_means, rbf_bandwidths, sliced_wasserstein
+from genmodels.metrics.image import evaluate_images
 from genmodels.metrics.modes import DEFAULT_MIN_SHARE, mode_weight_tv, modes_covered
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
@@ -120,11 +122,13 @@ def evaluate_samples(
 
     Returns:
         ``{"n", "mmd", "mmd_floor", "energy_distance", "sliced_wasserstein"}`` and, when the
-        target has modes, ``"modes_covered", "modes_total", "mode_weight_tv"``.
+        target has modes, ``"modes_covered", "modes_total", "mode_weight_tv"``; for image
+        data sets ``{"n", "fd", "fd_floor", "precision", "recall"}`` (see `evaluate_images`).
 
     Raises:
         InvalidInputError: wrong shape or non-finite samples.
-        NotApplicableError: the target has no exact sampler.
+        NotApplicableError: the target has no exact sampler (or, for images, no labels to
+            train the feature classifier on).
 
     Example:
         >>> from genmodels.targets.base import Target
@@ -142,6 +146,14 @@ def evaluate_samples(
     if not target.has_samples:
         _exact_sample(target, 0, 0)  # raises NotApplicableError before any shape complaint
     x = check_sample(x, target)
+    if target.kind == "image":
+        return evaluate_images(x, target, seed=seed)
+    return _evaluate_distribution(x, target, seed=seed, min_share=min_share)
+
+
+def _evaluate_distribution(
+    x: Tensor, target: Target, *, seed: int, min_share: float
+) -> dict[str, float | int]:
     n = x.shape[0]
     bandwidths = target_bandwidths(target)
     base = _REFERENCE_SEED_OFFSET + 2 * seed
