@@ -24,7 +24,7 @@ def format_metrics(metrics: dict[str, float | int]) -> str:
 
 @app.command("evaluate")
 def evaluate_command(
-    file: Path = typer.Argument(..., help="An .npz with an array 'x'."),  # noqa: B008
+    file: Path = typer.Argument(..., help="An .npz with an array 'x'."),
     target: str = typer.Option(..., "--target", "-t", help="Target name (see `targets`)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the reference sample and projections."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
