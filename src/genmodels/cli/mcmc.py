@@ -58,8 +58,9 @@ def _plots(x, names: list[str], out: Path, max_params: int = 4) -> list[str]:
         os.replace(tmp, out / name)
         written.append(name)
 
-    fig, axes = plt.subplots(k, 2, figsize=(10, 2.2 * k), squeeze=False,
-                             gridspec_kw={"width_ratios": [3, 1]})
+    fig, axes = plt.subplots(
+        k, 2, figsize=(10, 2.2 * k), squeeze=False, gridspec_kw={"width_ratios": [3, 1]}
+    )
     for i in range(k):
         for c in range(arr.shape[0]):
             axes[i, 0].plot(arr[c, :, i], lw=0.5, alpha=0.8)
@@ -124,8 +125,15 @@ def run_mcmc(
     torch.manual_seed(seed)
     start = _initial_positions(target, init, chains, init_spread, seed)
     result = sample_chains(
-        target, sampler, chains=chains, draws=draws, warmup=warmup, init=start,
-        init_spread=init_spread, seed=seed, progress=progress,
+        target,
+        sampler,
+        chains=chains,
+        draws=draws,
+        warmup=warmup,
+        init=start,
+        init_spread=init_spread,
+        seed=seed,
+        progress=progress,
     )
     names = target.param_names()
     diag = chain_summary(result, names)
@@ -160,11 +168,14 @@ def run_mcmc(
 def _print_table(summary: dict[str, Any], max_rows: int = 20) -> None:
     rows = list(summary["params"].items())
     width = max([len(n) for n, _ in rows] + [5])
-    typer.echo(f"{'param':<{width}} {'mean':>10} {'sd':>9} {'ess_bulk':>9} "
-               f"{'ess_tail':>9} {'r_hat':>7}")
+    typer.echo(
+        f"{'param':<{width}} {'mean':>10} {'sd':>9} {'ess_bulk':>9} {'ess_tail':>9} {'r_hat':>7}"
+    )
     for name, p in rows[:max_rows]:
-        typer.echo(f"{name:<{width}} {p['mean']:>10.4g} {p['sd']:>9.3g} "
-                   f"{p['ess_bulk']:>9.0f} {p['ess_tail']:>9.0f} {p['r_hat']:>7.3f}")
+        typer.echo(
+            f"{name:<{width}} {p['mean']:>10.4g} {p['sd']:>9.3g} "
+            f"{p['ess_bulk']:>9.0f} {p['ess_tail']:>9.0f} {p['r_hat']:>7.3f}"
+        )
     if len(rows) > max_rows:
         typer.echo(f"... ({len(rows) - max_rows} more parameters in summary.json)")
     typer.echo(
@@ -183,9 +194,10 @@ def mcmc_command(
     draws: int = typer.Option(1000, "--draws", min=1, help="Draws per chain after warm-up."),
     warmup: int = typer.Option(500, "--warmup", min=0, help="Warm-up iterations per chain."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    out: Path = typer.Option(Path("runs/mcmc"), "--out", help="Output directory."),
+    out: str = typer.Option(..., "--out", help="Output directory."),
     init: str = typer.Option(
-        "random", "--init",
+        "random",
+        "--init",
         help="'random': uniform on (-spread, spread); 'modes': chain c starts in mode c mod K.",
     ),
     init_spread: float = typer.Option(2.0, "--init-spread", help="Half-width of random init."),
@@ -194,8 +206,19 @@ def mcmc_command(
     as_json: bool = typer.Option(False, "--json", help="Print summary JSON on stdout."),
 ) -> None:
     """Run batched MCMC chains on a target; write summary.json, posterior.nc and plots."""
-    summary = run_mcmc(target, sampler, chains, draws, warmup, seed, out, init, init_spread,
-                       progress=progress and not as_json, plots=plots)
+    summary = run_mcmc(
+        target,
+        sampler,
+        chains,
+        draws,
+        warmup,
+        seed,
+        Path(out),
+        init,
+        init_spread,
+        progress=progress and not as_json,
+        plots=plots,
+    )
     if as_json:
         echo_json(summary)
     else:
