@@ -21,6 +21,7 @@ __all__ = ["DEMOS", "Demo", "list_demos", "register_demo", "run_demo", "write_re
 _DEMO_MODULES = (
     "langevin_weights",
     "mixing",
+    "ddpm_is_score",
     "manifold",
     "inverse_transform",
     "neutra_funnel",
