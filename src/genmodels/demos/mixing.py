@@ -110,9 +110,11 @@ def _figure(path: Path, runs: dict[str, Tensor], curves: dict[str, Tensor], k: i
     plt = pyplot()
     fig, axes = plt.subplots(1, len(runs) + 1, figsize=(4 * (len(runs) + 1), 4))
     for ax, (name, x) in zip(axes, runs.items(), strict=False):
-        for c in range(x.shape[0]):
-            ax.plot(x[c, :, 0], x[c, :, 1], lw=0.3, alpha=0.6)
-        ax.set(xlim=(-4, 4), ylim=(-4, 4), aspect="equal", title=name)
+        flat = x.reshape(-1, 2)
+        ax.scatter(flat[:, 0], flat[:, 1], s=1, alpha=0.2, c="0.6")
+        ax.plot(x[0, :100, 0], x[0, :100, 1], "r.-", lw=0.5, ms=2)  # chain 0, first 100 draws
+        ax.set(xlim=(-4, 4), ylim=(-4, 4), aspect="equal",
+               title=f"{name} (red: first 100 draws of chain 0)")  # fmt: skip
     for name, curve in curves.items():
         axes[-1].plot(torch.arange(1, len(curve) + 1), curve, label=name)
     axes[-1].set(xscale="log", xlabel="draws", ylabel="modes visited (mean per chain)",
