@@ -25,6 +25,10 @@ def test_list_names_every_registered_demo(capsys) -> None:
     assert code == 0
     assert [r["name"] for r in rows] == list(DEMOS)
     assert all(r["claim"] for r in rows)
+    assert {r["name"] for r in rows} >= {
+        "langevin-weights", "mixing", "ddpm-is-score", "pc-sampling", "manifold",
+        "inverse-transform", "neutra-funnel", "inpainting", "reverse-gif",
+    }  # fmt: skip
 
 
 def test_unknown_demo_is_one_line_exit_2(run_cli) -> None:
