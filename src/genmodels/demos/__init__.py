@@ -22,6 +22,7 @@ _DEMO_MODULES = (
     "langevin_weights",
     "mixing",
     "ddpm_is_score",
+    "pc_sampling",
     "manifold",
     "inverse_transform",
     "neutra_funnel",
