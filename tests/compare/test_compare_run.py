@@ -95,7 +95,7 @@ def test_chain_diagnostics_flag_stuck_chains():
 
 
 def test_cost_summary_of_independent_samples():
-    c = cost_summary(Samples(torch.zeros(4000, 2), nfe=400_000, seconds=2.0), train_seconds=7.0)
+    c = cost_summary(Samples(torch.zeros(4000, 2), nfe=100, seconds=2.0), train_seconds=7.0)
     assert c == {
         "train_seconds": 7.0,
         "sample_seconds": 2.0,
@@ -150,7 +150,7 @@ def test_settings_file_and_overrides(tmp_path):
     s = load_settings(path, seed=5, budget_seconds=None)
     assert (s.seed, s.n_samples, s.budget_seconds) == (5, 100, 540.0)
     merged = merge(default_method_settings("ddpm", "diffusion", "toy2d"), s.methods["ddpm"])
-    assert merged["train"]["steps"] == 7 and merged["train"]["batch_size"] == 256
+    assert merged["train"] == {"steps": 7}
     path.write_text("sed = 3\n")
     with pytest.raises(ConfigError, match="unknown key"):
         load_settings(path)

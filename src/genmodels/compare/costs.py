@@ -60,14 +60,16 @@ def cost_summary(
 
     Returns:
         ``train_seconds``; ``sample_seconds`` (chains: warm-up included);
-        ``sample_seconds_per_1000``; ``nfe_per_sample`` (network or gradient evaluations per
-        sample, warm-up included for chains); ``n``; ``ess`` (chains: min bulk ESS; an
+        ``sample_seconds_per_1000``; ``nfe_per_sample`` (network or gradient evaluations
+        one sample needs: for a batched independent sampler its NFE count, since one call
+        on a batch is one NFE; for chains the gradient evaluations per draw of one chain,
+        warm-up included); ``n``; ``ess`` (chains: min bulk ESS; an
         independent sampler: its sample count); ``ess_per_second`` (ESS over the seconds of
         the sampling phase — chains: after warm-up, as in the ArviZ/Stan convention).
 
     Example:
         >>> import torch
-        >>> c = cost_summary(Samples(torch.zeros(2000, 2), nfe=200_000, seconds=0.5), 10.0)
+        >>> c = cost_summary(Samples(torch.zeros(2000, 2), nfe=100, seconds=0.5), 10.0)
         >>> c["nfe_per_sample"], c["ess"], c["ess_per_second"], c["sample_seconds_per_1000"]
         (100.0, 2000.0, 4000.0, 0.25)
     """
@@ -76,15 +78,17 @@ def cost_summary(
     if samples.chains is not None:
         ess = min_ess_bulk
         sampling_seconds = float(samples.info.get("seconds_sampling", seconds))
+        nfe_per_sample = samples.nfe / n if n else math.nan  # nfe sums over chains
     else:
         ess = float(n)
         sampling_seconds = seconds
+        nfe_per_sample = float(samples.nfe)
     ess_per_second = ess / sampling_seconds if ess is not None and sampling_seconds > 0 else None
     return {
         "train_seconds": float(train_seconds),
         "sample_seconds": seconds,
         "sample_seconds_per_1000": 1000.0 * seconds / n if n else math.nan,
-        "nfe_per_sample": samples.nfe / n if n else math.nan,
+        "nfe_per_sample": nfe_per_sample,
         "n": n,
         "ess": ess,
         "ess_per_second": ess_per_second,
