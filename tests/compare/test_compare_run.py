@@ -159,3 +159,15 @@ def test_settings_file_and_overrides(tmp_path):
         load_settings(path)
     with pytest.raises(InvalidInputError):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_every_method_is_scored_on_the_same_number_of_points():
+    from genmodels.compare.run import evaluation_points
+
+    x = torch.arange(4 * 1000, dtype=torch.float32).reshape(4, 1000, 1)
+    pts = evaluation_points(Samples(x, chains=4), 100)
+    assert pts.shape == (100, 1)
+    chain_of = (pts[:, 0] // 1000).long()
+    assert torch.bincount(chain_of).tolist() == [25, 25, 25, 25]  # every chain, evenly
+    assert pts[:, 0].unique().numel() == 100
+    assert evaluation_points(Samples(torch.zeros(50, 2)), 100).shape == (50, 2)

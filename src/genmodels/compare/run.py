@@ -34,9 +34,16 @@ from genmodels.compare.settings import (
     merge,
 )
 from genmodels.errors import InvalidInputError, NotApplicableError
+from genmodels.samples import Samples
 from genmodels.targets.base import Target, get_target
 
-__all__ = ["ComparisonResult", "MethodResult", "method_seed", "run_comparison"]
+__all__ = [
+    "ComparisonResult",
+    "MethodResult",
+    "evaluation_points",
+    "method_seed",
+    "run_comparison",
+]
 
 Evaluator = Callable[[Tensor, Target], dict[str, Any]]
 
@@ -251,6 +258,25 @@ def _summary_line(row: MethodResult) -> str:
     return ", ".join(parts)
 
 
+def evaluation_points(samples: Samples, n: int) -> Tensor:
+    """At most ``n`` draws to evaluate, ``[≤n, *event]``, so every method is scored at one size.
+
+    The biased MMD² and its floor shrink with the sample size, so a fair table scores every
+    method on the same number of points. Chains are thinned evenly along the draws, every chain
+    kept (a chain stuck in one mode stays visible).
+    """
+    if samples.n <= n:
+        return samples.flat()
+    if samples.chains is None:
+        return samples.x[:n]
+    chains, draws = samples.x.shape[:2]
+    per_chain = min(draws, -(-n // chains))
+    idx = torch.linspace(0, draws - 1, per_chain).round().long()
+    thinned = samples.x[:, idx]  # [chains, per_chain, *event]
+    # [per_chain, chains, *event] -> [per_chain * chains, *event]: interleave the chains
+    return thinned.transpose(0, 1).reshape(-1, *samples.event_shape)[:n]
+
+
 def _run_one(
     runner: MethodRunner,
     target: Target,
@@ -309,7 +335,7 @@ def _run_one(
             row.notes["chain_diagnostics_error"] = _first_line(e)
     row.cost = cost_summary(samples, output.train_seconds, row.chain.get("min_ess_bulk"))
     try:
-        flat = samples.flat()
+        flat = evaluation_points(samples, settings.n_samples)
         if not bool(torch.isfinite(flat).all()):
             raise InvalidInputError("samples contain NaN or inf")
         row.metrics = dict(evaluate(flat, target))

@@ -1,0 +1,53 @@
+"""The camp runners: a learned model trains, stops at its budget, rejects unknown settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from genmodels.compare import ModelRunner, RunContext, get_runner
+from genmodels.errors import ConfigError, NotApplicableError, UnknownNameError
+from genmodels.targets import get_target
+
+
+def _settings(steps: int, **model: object) -> dict:
+    return {"train": {"steps": steps, "batch_size": 64}, "model": dict(model), "sample": {}}
+
+
+def test_model_runner_trains_samples_and_stops_at_budget():
+    target = get_target("eight_gaussians")
+    runner = get_runner("vae")
+    assert isinstance(runner, ModelRunner) and runner.camp == "map"
+    out = runner.run(target, _settings(20), RunContext(seed=0, n_samples=100))
+    assert tuple(out.samples.x.shape) == (100, 2)
+    assert out.train_steps == 20 and out.train_seconds > 0
+    assert not out.notes
+    # a budget far below what 100k steps need stops training early, and sampling still happens
+    out = runner.run(
+        target, _settings(100_000), RunContext(seed=0, n_samples=50, budget_seconds=0.5)
+    )
+    assert 0 < out.train_steps < 100_000
+    assert out.notes == {"stopped_by_budget": True}
+    assert tuple(out.samples.x.shape) == (50, 2)
+
+
+def test_runner_settings_and_applicability():
+    target = get_target("eight_gaussians")
+    with pytest.raises(ConfigError, match="no_such_field"):
+        get_runner("vae").run(target, _settings(1, no_such_field=3), RunContext(n_samples=10))
+    with pytest.raises(ConfigError, match="unknown setting"):
+        get_runner("vae").run(
+            target, {"train": {}, "model": {}, "sample": {}, "chains": 2}, RunContext(n_samples=10)
+        )
+    with pytest.raises(UnknownNameError, match="did you mean 'vae'"):
+        get_runner("vea")
+
+
+class _DensityOnly:
+    name = "posterior"
+    has_samples = False
+    has_log_prob = True
+
+
+def test_learned_models_need_samples():
+    with pytest.raises(NotApplicableError, match="no sampler"):
+        get_runner("flow").check(_DensityOnly())
