@@ -37,10 +37,10 @@ def _metrics_function():
 def train_command(
     method: str = typer.Argument(..., help="Model to train (see `genmodels methods`)."),
     data: str = typer.Option(..., "--data", help="Target to train on (see `genmodels targets`)."),
-    out: Path = typer.Option(..., "--out", help="Run directory for checkpoints and logs."),  # noqa: B008
+    out: Path = typer.Option(..., "--out", help="Run directory for checkpoints and logs."),
     steps: int | None = typer.Option(None, "--steps", help="Training steps."),
-    config: Path | None = typer.Option(None, "--config", help="TOML with [model]/[train] keys."),  # noqa: B008
-    set_: list[str] = typer.Option(  # noqa: B008
+    config: Path | None = typer.Option(None, "--config", help="TOML with [model]/[train] keys."),
+    set_: list[str] = typer.Option(
         [], "--set", help="Override a config key: model.hidden=64, train.lr=3e-4, kind=maf."
     ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
@@ -99,13 +99,13 @@ def train_command(
 
 @app.command("sample")
 def sample_command(
-    run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),  # noqa: B008
+    run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
     n: int = typer.Option(1000, "--n", help="Number of samples."),
-    out: Path = typer.Option(..., "--out", help="The .npz to write (array x, nfe, seconds)."),  # noqa: B008
+    out: Path = typer.Option(..., "--out", help="The .npz to write (array x, nfe, seconds)."),
     sampler: str | None = typer.Option(None, "--sampler", help="Sampler (diffusion models)."),
     steps: int | None = typer.Option(None, "--steps", help="Sampler steps (diffusion models)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    animate: Path | None = typer.Option(None, "--animate", help="Write the trajectory as GIF."),  # noqa: B008
+    animate: Path | None = typer.Option(None, "--animate", help="Write the trajectory as GIF."),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA weights (default)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -154,7 +154,7 @@ def sample_command(
 
 @app.command("likelihood")
 def likelihood_command(
-    run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),  # noqa: B008
+    run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
     data: str = typer.Option(..., "--data", help="Target whose test set is scored."),
     n: int = typer.Option(10_000, "--n", help="At most this many test points."),
     seed: int = typer.Option(0, "--seed", help="Seed of dequantisation and bound noise."),
