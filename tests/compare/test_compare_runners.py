@@ -51,3 +51,16 @@ class _DensityOnly:
 def test_learned_models_need_samples():
     with pytest.raises(NotApplicableError, match="no sampler"):
         get_runner("flow").check(_DensityOnly())
+
+
+def test_chain_runner_runs_the_kernel_and_needs_a_density():
+    from genmodels.compare import ChainRunner
+
+    runner = get_runner("mala")
+    assert isinstance(runner, ChainRunner) and runner.camp == "chain"
+    settings = {"chains": 3, "draws": 40, "warmup": 40, "kernel_options": {}}
+    out = runner.run(get_target("eight_gaussians"), settings, RunContext(seed=1))
+    assert out.samples.chains == 3 and tuple(out.samples.x.shape) == (3, 40, 2)
+    assert out.samples.nfe >= 3 * 80  # one gradient per MALA step and chain
+    with pytest.raises(NotApplicableError, match="samples only"):
+        runner.check(get_target("digits"))

@@ -5,22 +5,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from genmodels.samples import Samples
 
 __all__ = ["chain_diagnostics", "cost_summary"]
 
 
 def chain_diagnostics(samples: Samples) -> dict[str, float]:
-    """ArviZ diagnostics of a chain run: min bulk/tail ESS and max rank-normalised R-hat.
+    """ArviZ diagnostics of a chain run (`genmodels.metrics.chains.chain_summary`).
 
     Args:
         samples: `Samples` in chain layout ``[chains, draws, *event]``.
 
     Returns:
-        ``{"min_ess_bulk", "min_ess_tail", "max_r_hat"}`` over all coordinates, plus the
-        sampler's ``accept_rate`` and ``divergences`` when it reported them.
+        ``{"min_ess_bulk", "min_ess_tail", "max_r_hat", "divergences"}`` over all coordinates
+        (rank-normalised split R-hat), plus the sampler's ``accept_rate`` when reported.
 
     Example:
         >>> import torch
@@ -30,21 +28,13 @@ def chain_diagnostics(samples: Samples) -> dict[str, float]:
         >>> 400 < d["min_ess_bulk"] <= 1200 and d["max_r_hat"] < 1.05
         True
     """
-    import arviz as az
+    from genmodels.metrics.chains import chain_summary
 
-    if samples.chains is None:
-        raise ValueError("chain diagnostics need samples in chain layout")
-    chains, draws = samples.x.shape[:2]
-    x = samples.x.detach().double().cpu().numpy().reshape(chains, draws, -1)  # [C, D, d]
-    dataset = az.convert_to_dataset(x)
-    out: dict[str, float] = {
-        "min_ess_bulk": float(np.nanmin(az.ess(dataset, method="bulk").to_array().values)),
-        "min_ess_tail": float(np.nanmin(az.ess(dataset, method="tail").to_array().values)),
-        "max_r_hat": float(np.nanmax(az.rhat(dataset).to_array().values)),
-    }
-    for key in ("accept_rate", "divergences"):
-        if key in samples.info:
-            out[key] = float(samples.info[key])
+    summary = chain_summary(samples)
+    out = {key: float(summary[key]) for key in ("min_ess_bulk", "min_ess_tail", "max_r_hat")}
+    out["divergences"] = float(summary["divergences"] or samples.info.get("divergences", 0.0))
+    if "accept_rate" in samples.info:
+        out["accept_rate"] = float(samples.info["accept_rate"])
     return out
 
 

@@ -183,9 +183,10 @@ def save_trace_autocorr(
 ) -> tuple[Path, Path]:
     """Trace plot (every chain, with a histogram) and autocorrelation of the first coordinates.
 
-    The autocorrelation is ArviZ's FFT estimate, averaged over chains.
+    The autocorrelation is ArviZ's FFT estimate (`genmodels.metrics.chains.autocorrelation`),
+    averaged over chains.
     """
-    import arviz as az
+    from genmodels.metrics.chains import autocorrelation
 
     plt = _plt()
     chains, draws = samples.x.shape[:2]
@@ -205,11 +206,10 @@ def save_trace_autocorr(
     fig.tight_layout()
     _save_fig(fig, trace_path)
 
-    lags = min(max_lag, draws - 1)
+    rho = autocorrelation(x, max_lag).mean(axis=0)  # [chains, lags, d] -> [lags, d]
     fig, axes = plt.subplots(1, d, figsize=(2.6 * d, 2.2), dpi=80, squeeze=False)
     for i in range(d):
-        rho = np.mean([az.autocorr(x[c, :, i])[: lags + 1] for c in range(chains)], axis=0)
-        axes[0, i].bar(np.arange(lags + 1), rho, width=1.0, color="tab:red")
+        axes[0, i].bar(np.arange(rho.shape[0]), rho[:, i], width=1.0, color="tab:red")
         axes[0, i].axhline(0, color="0.4", lw=0.6)
         axes[0, i].set_ylim(-0.3, 1.05)
         axes[0, i].set_title(names[i], fontsize=8)
