@@ -194,7 +194,7 @@ def mcmc_command(
     draws: int = typer.Option(1000, "--draws", min=1, help="Draws per chain after warm-up."),
     warmup: int = typer.Option(500, "--warmup", min=0, help="Warm-up iterations per chain."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    out: Path = typer.Option(Path("runs/mcmc"), "--out", help="Output directory."),
+    out: str = typer.Option(..., "--out", help="Output directory."),
     init: str = typer.Option(
         "random",
         "--init",
@@ -213,7 +213,7 @@ def mcmc_command(
         draws,
         warmup,
         seed,
-        out,
+        Path(out),
         init,
         init_spread,
         progress=progress and not as_json,

@@ -47,8 +47,9 @@ class DualAveraging:
     Example:
         >>> da = DualAveraging(target_accept=0.8)
         >>> s = da.init(torch.full((4,), 0.1))
-        >>> s = da.update(s, torch.full((4,), 0.3))  # low acceptance: ε shrinks
-        >>> bool((s.log_step.exp() < 0.1).all())
+        >>> low = da.update(s, torch.full((4,), 0.3))  # low acceptance: smaller ε
+        >>> high = da.update(s, torch.full((4,), 1.0))
+        >>> bool((low.log_step < high.log_step).all())
         True
     """
 
@@ -130,7 +131,7 @@ def warmup_windows(
 
     Example:
         >>> warmup_windows(500)
-        [(75, 100), (100, 150), (150, 450)]
+        [(75, 100), (100, 150), (150, 250), (250, 450)]
     """
     if num_warmup < 20:
         return []

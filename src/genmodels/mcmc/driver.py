@@ -54,7 +54,11 @@ def _resolve_density(
             raise NotApplicableError(
                 f"target {target.name!r} has no density; chains need a log-density or score"
             )
-        return LogDensity(target.log_prob, tuple(target.event_shape))
+        # a closed-form score saves the autograd pass
+        closed_form = type(target).score is not Target.score
+        return LogDensity(
+            target.log_prob, tuple(target.event_shape), target.score if closed_form else None
+        )
     if event_shape is None:
         if init is None:
             raise InvalidInputError(

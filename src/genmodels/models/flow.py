@@ -97,8 +97,10 @@ class Flow(GenerativeModel):
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Exact log-density of continuous ``x [B, *event]`` → ``[B]`` (nats)."""
-        y = self.standardize(x).reshape(x.shape[0], self.features)  # (B, D)
-        return self.flow().log_prob(y) + self.standardize.log_abs_det()
+        # Log-determinants sum many terms: keep them in float32 even under bf16 autocast.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            y = self.standardize(x.float()).reshape(x.shape[0], self.features)  # (B, D)
+            return self.flow().log_prob(y) + self.standardize.log_abs_det()
 
     def loss(self, batch: Tensor) -> Tensor:
         """Negative log-likelihood per example (of dequantised data when discrete)."""

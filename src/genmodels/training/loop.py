@@ -208,10 +208,19 @@ def fit(
     }
     factor = warmup_cosine(config.warmup_steps, config.steps, config.min_lr_ratio)
     schedulers = {name: LambdaLR(opt, factor) for name, opt in optimizers.items()}
-    ema = EMA(model, config.ema_decay)
     data_gen = torch.Generator().manual_seed(_seed(config.seed, info.rank, 2))
     torch.manual_seed(_seed(config.seed, info.rank, 3))  # training noise (z, ε, t, dequant)
 
+    # DDP broadcasts rank 0's weights and buffers, so the EMA is taken after wrapping.
+    wrapped: nn.Module = _PlayerLosses(model, players)
+    if info.distributed:
+        wrapped = DistributedDataParallel(
+            wrapped,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=len(players) > 1,
+        )
+
+    ema = EMA(model, config.ema_decay)
     start = 0
     run_config = {
         "method": method,
@@ -236,14 +245,6 @@ def fit(
         if f"data.{info.rank}" in rng:
             data_gen.set_state(rng[f"data.{info.rank}"])
             torch.set_rng_state(rng[f"torch.{info.rank}"])
-
-    wrapped: nn.Module = _PlayerLosses(model, players)
-    if info.distributed:
-        wrapped = DistributedDataParallel(
-            wrapped,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=len(players) > 1,
-        )
 
     def checkpoint(step: int) -> None:
         if out is None:
