@@ -161,6 +161,37 @@ class _Budget:
         self.state = state
 
 
+class _StepTimer:
+    """Training callback: wall-clock time of every step."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_start(self, state: Any) -> None:
+        pass
+
+    def on_step(self, state: Any) -> None:
+        self.times.append(time.perf_counter())
+
+    def on_end(self, state: Any) -> None:
+        pass
+
+
+def _seconds_per_step(
+    model_cls: Any, config: Any, target: Target, train_config: Any, steps: int = 12
+) -> float:
+    """Seconds per training step, from a short throw-away run (its first steps are skipped:
+    they pay for one-time set-up)."""
+    from genmodels.training import fit
+
+    timer = _StepTimer()
+    probe = model_cls(config, tuple(target.event_shape))
+    probe_config = dataclasses.replace(train_config, steps=steps, progress=False)
+    fit(probe, target, probe_config, None, callbacks=[timer])
+    skip = min(2, len(timer.times) - 2)
+    return max((timer.times[-1] - timer.times[skip]) / (len(timer.times) - 1 - skip), 1e-6)
+
+
 _TRAJECTORY_LABELS = {"ncsn": "annealed Langevin dynamics"}
 
 
@@ -197,16 +228,31 @@ class ModelRunner:
         train_config = _replace_config(TrainConfig(), train_overrides, f"{self.name}.train")
 
         allowance = None
+        notes: dict[str, Any] = {}
+        t0 = time.perf_counter()
         if ctx.budget_seconds is not None:
             allowance = ctx.budget_seconds * (1.0 - self.sampling_reserve)
-        budget = _Budget(allowance)
-        t0 = time.perf_counter()
+            # Plan a run that fits, so the learning-rate schedule decays fully instead of
+            # being cut off at its peak; the budget callback stays as the hard stop.
+            seconds_per_step = _seconds_per_step(model_cls, config, target, train_config)
+            left = allowance - (time.perf_counter() - t0)
+            affordable = max(1, int(0.9 * left / seconds_per_step))
+            if affordable < train_config.steps:
+                notes["planned_steps"] = affordable
+                notes["requested_steps"] = train_config.steps
+                train_config = dataclasses.replace(
+                    train_config,
+                    steps=affordable,
+                    warmup_steps=min(train_config.warmup_steps, affordable // 10),
+                )
+        budget = _Budget(None if allowance is None else allowance - (time.perf_counter() - t0))
         with contextlib.suppress(_BudgetReached):
             fit(model, target, train_config, None, callbacks=[budget])
         train_seconds = time.perf_counter() - t0
         state = budget.state
         steps_done = int(state.step) if state is not None else 0
-        stopped = steps_done < train_config.steps
+        if steps_done < train_config.steps:
+            notes["stopped_by_budget"] = True
 
         trained = state.model if state is not None else model
         trajectory: list[Tensor] = []
@@ -235,7 +281,7 @@ class ModelRunner:
             trajectory=trajectory or None,
             trajectory_label=label,
             settings=settings,
-            notes={"stopped_by_budget": stopped} if stopped else {},
+            notes=notes,
         )
 
 
