@@ -13,6 +13,7 @@ def _settings(steps: int, **model: object) -> dict:
     return {"train": {"steps": steps, "batch_size": 64}, "model": dict(model), "sample": {}}
 
 
+@pytest.mark.slow
 def test_model_runner_trains_samples_and_stops_at_budget():
     target = get_target("eight_gaussians")
     runner = get_runner("vae")
