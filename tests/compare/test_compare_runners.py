@@ -67,3 +67,17 @@ def test_chain_runner_runs_the_kernel_and_needs_a_density():
     assert out.samples.nfe >= 3 * 80  # one gradient per MALA step and chain
     with pytest.raises(NotApplicableError, match="samples only"):
         runner.check(get_target("digits"))
+
+
+def test_trajectory_callbacks_are_found_through_forwarding_overrides():
+    import genmodels.diffusion  # noqa: F401  (registers the diffusion models)
+    from genmodels.compare.runners import _accepts_callback
+    from genmodels.models.base import MODELS
+
+    def model(name):
+        cls = MODELS.get(name)
+        return cls(cls.Config(), (2,))
+
+    assert _accepts_callback(model("ncsn"))  # NCSN.sample(**kwargs) forwards to the base
+    assert _accepts_callback(model("ddpm"))
+    assert not _accepts_callback(model("gan"))

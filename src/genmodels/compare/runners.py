@@ -257,7 +257,7 @@ class ModelRunner:
         trained = state.model if state is not None else model
         trajectory: list[Tensor] = []
         sample_options = dict(settings["sample"])
-        if _accepts_callback(trained.sample):
+        if _accepts_callback(trained):
 
             def record(i: int, x_i: Tensor) -> None:
                 trajectory.append(x_i[: ctx.frame_points].detach().float().cpu().clone())
@@ -285,8 +285,19 @@ class ModelRunner:
         )
 
 
-def _accepts_callback(fn: Any) -> bool:
-    try:
-        return "callback" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+def _accepts_callback(model: Any) -> bool:
+    """Whether ``model.sample`` takes ``callback=``: declared by it, or by a base class whose
+    ``sample`` an override forwards ``**kwargs`` to (e.g. NCSN → DiffusionModel)."""
+    for cls in type(model).__mro__:
+        fn = cls.__dict__.get("sample")
+        if fn is None:
+            continue
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return False
+        if "callback" in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
