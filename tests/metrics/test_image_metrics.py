@@ -24,13 +24,10 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory, digits):
-    """One trained classifier shared by the module's tests, in a private cache directory."""
-    path = tmp_path_factory.mktemp("genmodels-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GENMODELS_CACHE", str(path))
-        image_classifier(digits)
-        yield path
+def cache(genmodels_cache, digits):
+    """The session's private cache (see conftest.py), holding the trained digits classifier."""
+    image_classifier(digits)
+    return genmodels_cache
 
 
 def test_classifier_is_accurate_and_cached(digits, cache):
@@ -124,8 +121,7 @@ def test_unlabelled_images_are_not_applicable(digits):
         evaluate_samples(digits.test_x[:20], unlabelled)
 
 
-def test_cli_evaluate_on_digits(digits, cache, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("GENMODELS_CACHE", str(cache))
+def test_cli_evaluate_on_digits(digits, cache, tmp_path, capsys):
     path = tmp_path / "test_split.npz"
     Samples(digits.test_set()).save(path)
     main(["evaluate", str(path), "--target", "digits", "--json"])
