@@ -21,7 +21,7 @@ $(STAMP): $(PY) pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/genmodels demo-main --out runs/demo
+	$(VENV)/bin/genmodels compare --target eight_gaussians --methods nuts,mala,gan,vae,flow,ncsn,ddpm,flow_matching --out runs/demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -10,7 +10,15 @@ import sys
 
 import typer
 
-from genmodels.cli import mcmc, methods, targets, train  # noqa: F401  (register commands)
+from genmodels.cli import (  # noqa: F401  (register commands)
+    compare,
+    demo,
+    evaluate,
+    mcmc,
+    methods,
+    targets,
+    train,
+)
 from genmodels.cli.app import app
 from genmodels.errors import GenmodelsError
 

@@ -1,0 +1,41 @@
+"""`genmodels compare`: every camp on one target, one budget, one report.
+
+Example:
+    >>> from genmodels.compare import run_comparison, CompareSettings  # doctest: +SKIP
+    >>> run_comparison("eight_gaussians", ["nuts", "flow", "ddpm"], "runs/cmp",
+    ...                CompareSettings(budget_seconds=120))  # doctest: +SKIP
+"""
+
+from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
+from genmodels.compare.costs import chain_diagnostics, cost_summary
+from genmodels.compare.run import ComparisonResult, MethodResult, method_seed, run_comparison
+from genmodels.compare.runners import RUNNERS, ChainRunner, ModelRunner, get_runner, known_methods
+from genmodels.compare.settings import (
+    DEFAULT_BUDGET_SECONDS,
+    DEFAULT_METHODS,
+    CompareSettings,
+    default_method_settings,
+    load_settings,
+)
+
+__all__ = [
+    "DEFAULT_BUDGET_SECONDS",
+    "DEFAULT_METHODS",
+    "RUNNERS",
+    "ChainRunner",
+    "CompareSettings",
+    "ComparisonResult",
+    "MethodOutput",
+    "MethodResult",
+    "MethodRunner",
+    "ModelRunner",
+    "RunContext",
+    "chain_diagnostics",
+    "cost_summary",
+    "default_method_settings",
+    "get_runner",
+    "known_methods",
+    "load_settings",
+    "method_seed",
+    "run_comparison",
+]

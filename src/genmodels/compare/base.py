@@ -1,0 +1,100 @@
+"""The small interface between `genmodels compare` and the camps: one `MethodRunner` per method.
+
+A runner knows how one method is run on a target — train then sample (maps, diffusion), or
+warm up and run chains — and returns what it drew with what it cost. The comparison driver
+(`genmodels.compare.run`) does the rest: metrics, budget, error isolation, the report.
+
+Example (a runner that draws exact samples; the real ones are in `genmodels.compare.runners`):
+    >>> import time, torch
+    >>> from genmodels.samples import Samples
+    >>> class Exact:
+    ...     name, camp = "exact", "map"
+    ...     def check(self, target):  # raise NotApplicableError when it cannot run
+    ...         pass
+    ...     def run(self, target, settings, ctx):
+    ...         t0 = time.perf_counter()
+    ...         x = target.sample(ctx.n_samples, generator=torch.Generator().manual_seed(ctx.seed))
+    ...         return MethodOutput(Samples(x, seconds=time.perf_counter() - t0))
+    >>> isinstance(Exact(), MethodRunner)
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from torch import Tensor
+
+from genmodels.samples import Samples
+from genmodels.targets.base import Target
+
+__all__ = ["MethodOutput", "MethodRunner", "RunContext"]
+
+
+@dataclass
+class RunContext:
+    """What the driver tells a runner about this run.
+
+    Attributes:
+        seed: seeds everything the method does (weights, data order, sampling noise).
+        n_samples: independent samples to draw (chains: a hint; their layout is in settings).
+        budget_seconds: wall-clock allowance for the whole method (None: no limit). Training
+            stops early when it is used up; sampling always finishes.
+        out_dir: a directory the runner may write into (checkpoints, logs).
+        progress: show progress bars.
+        frame_points: points (2-D) or images kept per frame of a recorded trajectory.
+    """
+
+    seed: int = 0
+    n_samples: int = 2000
+    budget_seconds: float | None = None
+    out_dir: Path | None = None
+    progress: bool = False
+    frame_points: int = 1000
+
+
+@dataclass
+class MethodOutput:
+    """What a method drew and what it cost.
+
+    Attributes:
+        samples: the draws (independent ``[n, *event]`` or chains ``[chains, draws, *event]``);
+            ``samples.seconds`` is the sampling time (chains: warm-up included) and
+            ``samples.nfe`` the network or gradient evaluations spent sampling.
+        train_seconds: seconds spent training (0 for chains).
+        train_steps: training steps completed (0 for chains).
+        trajectory: states of the sampling process, each ``[m, *event]`` (the reverse
+            diffusion, annealed Langevin), for an animation; None when there is none.
+        trajectory_label: what the trajectory shows, e.g. ``"reverse diffusion"``.
+        settings: the settings actually used (recorded in ``results.json``).
+        notes: anything else worth a line in the report (e.g. ``stopped_by_budget``).
+    """
+
+    samples: Samples
+    train_seconds: float = 0.0
+    train_steps: int = 0
+    trajectory: list[Tensor] | None = None
+    trajectory_label: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class MethodRunner(Protocol):
+    """How one method runs on a target.
+
+    Attributes:
+        name: the method name (``nuts``, ``ddpm``, ...).
+        camp: ``"chain"``, ``"map"``, ``"diffusion"`` or ``"hybrid"``.
+    """
+
+    name: str
+    camp: str
+
+    def check(self, target: Target) -> None:
+        """Raise `NotApplicableError` (with the reason) when the method cannot run on ``target``."""
+
+    def run(self, target: Target, settings: dict[str, Any], ctx: RunContext) -> MethodOutput:
+        """Train/warm up, then sample; ``settings`` are the method's (merged) settings."""

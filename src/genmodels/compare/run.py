@@ -1,0 +1,355 @@
+"""`run_comparison`: every method on one target, under one budget, into one report.
+
+For each method: check it applies to the target, train/run it under its share of the budget,
+evaluate its samples with the target's metrics, record its cost, draw its pictures. A method
+that fails is recorded with its error (the traceback goes to ``DIR/<method>/error.txt``) and
+the others go on; ``results.json`` is rewritten after every method, so an interrupted run keeps
+what it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
+from genmodels.compare.costs import chain_diagnostics, cost_summary
+from genmodels.compare.runners import get_runner
+from genmodels.compare.settings import (
+    CAMP_WEIGHTS,
+    CompareSettings,
+    default_method_settings,
+    merge,
+)
+from genmodels.errors import InvalidInputError, NotApplicableError
+from genmodels.samples import Samples
+from genmodels.targets.base import Target, get_target
+
+__all__ = [
+    "ComparisonResult",
+    "MethodResult",
+    "evaluation_points",
+    "method_seed",
+    "run_comparison",
+]
+
+Evaluator = Callable[[Tensor, Target], dict[str, Any]]
+
+
+@dataclass
+class MethodResult:
+    """One row of the comparison (one entry of ``results.json``).
+
+    Attributes:
+        method, camp: the method and its camp.
+        status: ``"ok"``, ``"failed"`` or ``"not_applicable"``.
+        reason: why it failed or does not apply (None when ok).
+        metrics: the target's metrics of the samples (`genmodels.metrics.evaluate_samples`).
+        metrics_error: why there are no metrics, when evaluation itself failed.
+        cost: ``train_seconds, sample_seconds, sample_seconds_per_1000, nfe_per_sample, n,
+            ess, ess_per_second`` (see `genmodels.compare.costs.cost_summary`).
+        chain: chain diagnostics (``min_ess_bulk, max_r_hat, accept_rate, divergences``).
+        settings: the settings the method ran with.
+        notes: extras (``train_steps``, ``stopped_by_budget``, plot errors).
+        figures: name → path of each figure, relative to the report directory.
+        wall_seconds: wall-clock seconds the method took in total (with evaluation, plots).
+    """
+
+    method: str
+    camp: str
+    status: str = "ok"
+    reason: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics_error: str | None = None
+    cost: dict[str, Any] = field(default_factory=dict)
+    chain: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+
+@dataclass
+class ComparisonResult:
+    """Everything `results.json` holds: the run's settings and one `MethodResult` per method."""
+
+    target: str
+    target_kind: str
+    event_shape: list[int]
+    seed: int
+    n_samples: int
+    budget_seconds: float | None
+    methods: list[MethodResult] = field(default_factory=list)
+    figures: dict[str, str] = field(default_factory=dict)
+    total_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf become None and tensors plain numbers, so the file is strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, Tensor):
+        return _json_safe(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, str | int | float | bool) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def method_seed(seed: int, method: str) -> int:
+    """A method's seed: fixed by the run seed and the method's name, not by its position."""
+    return seed * 1_000_003 + zlib.crc32(method.encode()) % 1_000_003
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _default_evaluator() -> Evaluator:
+    def evaluate(x: Tensor, target: Target) -> dict[str, Any]:
+        from genmodels.metrics import evaluate_samples
+
+        return evaluate_samples(x, target)
+
+    return evaluate
+
+
+def _echo(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_comparison(
+    target: str | Target,
+    methods: Sequence[str],
+    out_dir: str | Path,
+    settings: CompareSettings | None = None,
+    *,
+    progress: bool = True,
+    evaluate: Evaluator | None = None,
+    runners: Mapping[str, MethodRunner] | None = None,
+    report: bool = True,
+    echo: Callable[[str], None] = _echo,
+) -> ComparisonResult:
+    """Run ``methods`` on ``target``, evaluate them and write ``out_dir/results.json`` + report.
+
+    Args:
+        target: a `Target` or a name for `get_target`.
+        methods: method names (chains, maps, diffusion, hybrids), run in this order.
+        out_dir: where ``results.json``, ``index.html`` and the figures go.
+        settings: seed, sample size, budget and per-method overrides (default settings if None).
+        progress: progress lines on stderr and progress bars.
+        evaluate: ``(x [n, *event], target) -> metrics`` (default: `evaluate_samples`).
+        runners: runners to use instead of `get_runner`'s, by method name.
+        report: also write ``index.html`` and the figures.
+        echo: where progress lines go.
+
+    Returns:
+        The `ComparisonResult` that was written to ``results.json``.
+
+    Raises:
+        UnknownNameError: an unknown target or method (before anything runs).
+        InvalidInputError: no methods, or a method named twice.
+
+    Example:
+        >>> run_comparison("eight_gaussians", ["nuts", "ddpm"], "runs/cmp")  # doctest: +SKIP
+    """
+    t_start = time.perf_counter()
+    settings = settings or CompareSettings()
+    methods = [m.strip() for m in methods if m.strip()]
+    if not methods:
+        raise InvalidInputError("no methods given")
+    duplicates = sorted({m for m in methods if methods.count(m) > 1})
+    if duplicates:
+        raise InvalidInputError(f"method(s) named twice: {', '.join(duplicates)}")
+    target = get_target(target) if isinstance(target, str) else target
+    resolved = {m: (runners or {}).get(m) or get_runner(m) for m in methods}
+    unknown_overrides = set(settings.methods) - set(methods)
+    if unknown_overrides:
+        ignored = ", ".join(sorted(unknown_overrides))
+        echo(f"note: settings for methods that do not run are ignored: {ignored}")
+    evaluate = evaluate or _default_evaluator()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    result = ComparisonResult(
+        target=target.name,
+        target_kind=target.kind,
+        event_shape=list(target.event_shape),
+        seed=settings.seed,
+        n_samples=settings.n_samples,
+        budget_seconds=settings.budget_seconds,
+    )
+    exact: Tensor | None = None
+    if target.has_samples:
+        exact = target.sample(settings.n_samples, generator=torch.Generator().manual_seed(12345))
+        exact = exact.detach().float().cpu()
+
+    weights = {m: CAMP_WEIGHTS.get(resolved[m].camp, 1.0) for m in methods}
+    for i, method in enumerate(methods):
+        runner = resolved[method]
+        budget = None
+        if settings.budget_seconds is not None:
+            remaining = settings.budget_seconds - (time.perf_counter() - t_start)
+            share = weights[method] / sum(weights[m] for m in methods[i:])
+            budget = max(remaining, 0.0) * share
+        where = f"[{i + 1}/{len(methods)}] {method} ({runner.camp})"
+        if progress:
+            budget_text = f", budget {budget:.0f} s" if budget is not None else ""
+            echo(f"{where}: running{budget_text}")
+        row = _run_one(
+            runner, target, settings, budget, out, exact, evaluate, progress and sys.stderr.isatty()
+        )
+        result.methods.append(row)
+        if progress:
+            echo(f"{where}: {_summary_line(row)}")
+        result.total_seconds = time.perf_counter() - t_start
+        _write_json(out / "results.json", result.to_json())
+
+    if report:
+        from genmodels.report.html import write_report
+
+        try:
+            write_report(result, out, exact=exact, target=target)
+        except Exception as e:  # the numbers are written; a broken figure must not lose them
+            (out / "report_error.txt").write_text(traceback.format_exc())
+            echo(f"warning: report incomplete: {_first_line(e)}")
+    result.total_seconds = time.perf_counter() - t_start
+    _write_json(out / "results.json", result.to_json())
+    return result
+
+
+def _summary_line(row: MethodResult) -> str:
+    if row.status != "ok":
+        return f"{row.status}: {row.reason}"
+    parts = [f"{row.wall_seconds:.1f} s"]
+    for key in ("mmd", "mmd_floor", "modes_covered", "fd", "fd_floor", "precision", "recall"):
+        if key in row.metrics:
+            value = row.metrics[key]
+            parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    if row.cost.get("ess_per_second") is not None:
+        parts.append(f"ess/s={row.cost['ess_per_second']:.4g}")
+    if row.metrics_error:
+        parts.append(f"metrics: {row.metrics_error}")
+    return ", ".join(parts)
+
+
+def evaluation_points(samples: Samples, n: int) -> Tensor:
+    """At most ``n`` draws to evaluate, ``[≤n, *event]``, so every method is scored at one size.
+
+    The biased MMD² and its floor shrink with the sample size, so a fair table scores every
+    method on the same number of points. Chains are thinned evenly along the draws, every chain
+    kept (a chain stuck in one mode stays visible).
+    """
+    if samples.n <= n:
+        return samples.flat()
+    if samples.chains is None:
+        return samples.x[:n]
+    chains, draws = samples.x.shape[:2]
+    per_chain = min(draws, -(-n // chains))
+    idx = torch.linspace(0, draws - 1, per_chain).round().long()
+    thinned = samples.x[:, idx]  # [chains, per_chain, *event]
+    # [per_chain, chains, *event] -> [per_chain * chains, *event]: interleave the chains
+    return thinned.transpose(0, 1).reshape(-1, *samples.event_shape)[:n]
+
+
+def _run_one(
+    runner: MethodRunner,
+    target: Target,
+    settings: CompareSettings,
+    budget: float | None,
+    out: Path,
+    exact: Tensor | None,
+    evaluate: Evaluator,
+    bars: bool,
+) -> MethodResult:
+    method = runner.name
+    row = MethodResult(method=method, camp=runner.camp)
+    method_dir = out / method
+    t0 = time.perf_counter()
+    try:
+        runner.check(target)
+        method_settings = merge(
+            default_method_settings(method, runner.camp, target.kind),
+            settings.methods.get(method, {}),
+        )
+        row.settings = method_settings
+        ctx = RunContext(
+            seed=method_seed(settings.seed, method),
+            n_samples=settings.n_samples,
+            budget_seconds=budget,
+            out_dir=method_dir,
+            progress=bars,
+            frame_points=1000 if target.kind != "image" else 36,
+        )
+        output: MethodOutput = runner.run(target, method_settings, ctx)
+    except NotApplicableError as e:
+        row.status, row.reason = "not_applicable", str(e)
+        row.wall_seconds = time.perf_counter() - t0
+        return row
+    except Exception as e:  # one method failing must not lose the others' results
+        row.status, row.reason = "failed", _first_line(e)
+        method_dir.mkdir(parents=True, exist_ok=True)
+        (method_dir / "error.txt").write_text(traceback.format_exc())
+        row.figures["error"] = f"{method}/error.txt"
+        row.wall_seconds = time.perf_counter() - t0
+        return row
+
+    samples = output.samples
+    samples.x = samples.x.detach().float().cpu()
+    row.settings = output.settings or row.settings
+    row.notes.update(output.notes)
+    if output.train_steps:
+        row.notes["train_steps"] = output.train_steps
+    method_dir.mkdir(parents=True, exist_ok=True)
+    samples.save(method_dir / "samples.npz")
+    row.figures["samples_npz"] = f"{method}/samples.npz"
+    if samples.chains is not None:
+        try:
+            row.chain = chain_diagnostics(samples)
+        except Exception as e:
+            row.notes["chain_diagnostics_error"] = _first_line(e)
+    row.cost = cost_summary(samples, output.train_seconds, row.chain.get("min_ess_bulk"))
+    try:
+        flat = evaluation_points(samples, settings.n_samples)
+        if not bool(torch.isfinite(flat).all()):
+            raise InvalidInputError("samples contain NaN or inf")
+        row.metrics = dict(evaluate(flat, target))
+        if "mmd" in row.metrics and row.metrics.get("mmd_floor"):
+            row.metrics["mmd_ratio"] = row.metrics["mmd"] / row.metrics["mmd_floor"]
+        if "fd" in row.metrics and row.metrics.get("fd_floor"):
+            row.metrics["fd_ratio"] = row.metrics["fd"] / row.metrics["fd_floor"]
+    except Exception as e:
+        row.metrics_error = _first_line(e)
+    try:
+        from genmodels.report.plots import method_figures
+
+        row.figures.update(method_figures(row, samples, output, exact, target, out))
+    except Exception as e:  # a figure that cannot be drawn is noted, the numbers stay
+        row.notes["figure_error"] = _first_line(e)
+    row.wall_seconds = time.perf_counter() - t0
+    return row

@@ -1,0 +1,131 @@
+"""The HTML comparison report: one static page that opens from disk (no server, no JS, no CDN).
+
+The page is rendered by Jinja2 with autoescaping on, so every string that reaches it (target
+names, paths, error messages) is escaped; figures are linked by relative paths.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor
+
+from genmodels.targets.base import Target
+
+if TYPE_CHECKING:
+    from genmodels.compare.run import ComparisonResult
+
+__all__ = ["METRIC_ORDER", "render_report", "write_report"]
+
+# Columns of the results table, in this order when present; other metrics follow.
+METRIC_ORDER = (
+    "mmd",
+    "mmd_floor",
+    "mmd_ratio",
+    "energy_distance",
+    "sliced_wasserstein",
+    "modes_covered",
+    "mode_weight_tv",
+    "fd",
+    "fd_floor",
+    "fd_ratio",
+    "precision",
+    "recall",
+)
+_HIDDEN_METRICS = {"n", "modes_total"}
+COST_COLUMNS = (
+    ("train_seconds", "train s"),
+    ("sample_seconds_per_1000", "sample s / 1k"),
+    ("nfe_per_sample", "NFE / sample"),
+    ("ess", "ESS"),
+    ("ess_per_second", "ESS / s"),
+)
+CHAIN_COLUMNS = (("max_r_hat", "max R̂"), ("accept_rate", "accept"), ("divergences", "divergent"))
+
+
+def _fmt(value: Any) -> str:
+    """Numbers to 4 significant digits; None/NaN as an en dash."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        if abs(value) >= 1e4 or abs(value) < 1e-3:
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,  # every string from the user is escaped
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def render_report(result: ComparisonResult) -> str:
+    """The report page of ``result`` as an HTML string (figures referenced, not embedded)."""
+    metric_keys = [k for k in METRIC_ORDER if any(k in r.metrics for r in result.methods)]
+    for row in result.methods:
+        for key in row.metrics:
+            if key not in metric_keys and key not in _HIDDEN_METRICS:
+                metric_keys.append(key)
+    has_chains = any(r.chain for r in result.methods)
+    return (
+        _environment()
+        .get_template("index.html")
+        .render(
+            result=result,
+            metric_keys=metric_keys,
+            cost_columns=COST_COLUMNS,
+            chain_columns=CHAIN_COLUMNS if has_chains else (),
+            is_image=result.target_kind == "image",
+        )
+    )
+
+
+def write_report(
+    result: ComparisonResult,
+    out_dir: str | Path,
+    *,
+    exact: Tensor | None = None,
+    target: Target | None = None,
+) -> Path:
+    """Draw the run-wide figures (exact samples, quality vs cost) and write ``index.html``.
+
+    Args:
+        result: the comparison (its per-method figures are already drawn).
+        out_dir: the report directory; figure paths in ``result`` are relative to it.
+        exact: exact samples of the target, for the reference figure.
+        target: the target (density contours on 2-D plots).
+
+    Returns:
+        The path of ``index.html``.
+    """
+    from genmodels.report.plots import save_exact_figure, save_quality_cost_plot
+
+    out = Path(out_dir)
+    if exact is not None:
+        save_exact_figure(exact, out / "exact.png", target)
+        result.figures["exact"] = "exact.png"
+    if save_quality_cost_plot(result, out / "quality_cost.png") is not None:
+        result.figures["quality_cost"] = "quality_cost.png"
+    path = out / "index.html"
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(render_report(result), encoding="utf-8")
+    tmp.replace(path)
+    return path
