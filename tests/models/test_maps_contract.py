@@ -14,7 +14,12 @@ from genmodels.training.setup import build_model
 
 ensure_methods_registered()
 MAPS = ("gan", "vae", "flow")
-CASES = [(name, "eight_gaussians") for name in sorted(MODELS)] + [(name, "digits") for name in MAPS]
+# ncsn samples by annealed Langevin, 100 steps per noise level even at 3 levels (~35 s here)
+SLOW = {"ncsn"}
+CASES = [
+    pytest.param(name, "eight_gaussians", marks=[pytest.mark.slow] if name in SLOW else [])
+    for name in sorted(MODELS)
+] + [(name, "digits") for name in MAPS]
 
 
 @pytest.mark.parametrize(("method", "data"), CASES)
