@@ -55,7 +55,7 @@ def test_mcmc_writes_summary_posterior_and_plots(cli, tmp_path) -> None:
         "--target",
         "banana",
         "--sampler",
-        "nuts",
+        "mala",
         "--chains",
         "2",
         "--draws",
