@@ -82,6 +82,20 @@ class NUTS(Kernel):
 
     max_tree_depth: int = 10
 
+    # With many chains, a gradient is computed only for the chains still building their
+    # sub-tree once fewer than this fraction of them are left (gather, evaluate, scatter).
+    compact_below: float = 0.5
+    compact_min_chains: int = 64
+
+    def _value_and_grad(self, x: Tensor, active: Tensor, chains: int) -> tuple[Tensor, Tensor]:
+        if chains >= self.compact_min_chains:
+            idx = active.nonzero().squeeze(1)
+            if idx.numel() < self.compact_below * chains:
+                lp_active, g_active = self.density.value_and_grad(x[idx])
+                lp = x.new_zeros(chains).index_copy_(0, idx, lp_active)
+                return lp, torch.zeros_like(x).index_copy_(0, idx, g_active)
+        return self.density.value_and_grad(x)
+
     def trial(self) -> Kernel:
         return HMC(self.density, self.step_size, self.inverse_mass, num_steps=1)
 
@@ -139,7 +153,7 @@ class NUTS(Kernel):
                 # leapfrog (velocity Verlet), one gradient evaluation
                 r = r + half_eps * g
                 x = x + eps_inv_mass * r
-                lp, g = self.density.value_and_grad(x)
+                lp, g = self._value_and_grad(x, active, chains)
                 r = r + half_eps * g
                 delta = torch.nan_to_num(-lp + kinetic_energy(r, inv_mass) - energy0, nan=math.inf)
                 log_w_leaf = torch.where(active, -delta, -math.inf)  # log exp(-(H - H0))
