@@ -141,12 +141,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer draws, 4/64 chains only")
     parser.add_argument("--skip-numpyro", action="store_true")
     parser.add_argument("--scaling-target", default="logreg_breast_cancer")
+    parser.add_argument(
+        "--targets",
+        default="logreg_breast_cancer,gaussian_100d_illcond",
+        help="comma-separated head-to-head targets ('' for none)",
+    )
+    parser.add_argument("--counts", default=None, help="chain counts for scaling, e.g. 4,64")
     parser.add_argument("--out", default=None, help="write results as JSON here")
     args = parser.parse_args()
     torch.manual_seed(0)
     warmup, draws = (200, 300) if args.quick else (500, 1000)
     results: dict = {}
-    for name in ("logreg_breast_cancer", "gaussian_100d_illcond"):
+    for name in [t for t in args.targets.split(",") if t]:
         target = get_target(name)
         print(f"{name}: 4 chains, {warmup} warm-up, {draws} draws")
         a = ours(target, 4, warmup, draws)
@@ -180,6 +186,8 @@ def main() -> None:
 
     target = get_target(args.scaling_target)
     counts = (4, 64) if args.quick else (4, 64, 1024)
+    if args.counts is not None:
+        counts = tuple(int(c) for c in args.counts.split(",") if c)
     s_warm, s_draws = (100, 100) if args.quick else (300, 300)
     print(f"scaling on {args.scaling_target} ({s_warm} warm-up, {s_draws} draws per chain):")
     results["scaling"] = {}
