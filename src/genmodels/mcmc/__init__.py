@@ -45,7 +45,9 @@ def METHOD_CAMPS() -> dict[str, str]:
     ``annealed_langevin`` (a free function over a noise-conditional score, owned by the
     diffusion code in `genmodels.mcmc.annealed_langevin`) is listed once that module exists.
     """
-    camps = dict.fromkeys(KERNELS, "chain")
+    canonical = ["rwmh", "mala", "ula", "hmc", "nuts"]  # DESIGN.md order, then the rest
+    names = sorted(KERNELS, key=lambda n: (canonical.index(n) if n in canonical else 99, n))
+    camps = dict.fromkeys(names, "chain")
     if importlib.util.find_spec("genmodels.mcmc.annealed_langevin") is not None:
         camps["annealed_langevin"] = "chain"
     return camps
