@@ -39,6 +39,7 @@ def ours(target, chains: int, warmup: int, draws: int, seed: int = 0) -> dict:
         "x": s.x.reshape(chains, draws, -1).double().numpy(),
         "summary": summary,
         "seconds": s.info["seconds_sampling"],
+        "cpu_seconds": s.info["cpu_seconds_sampling"],
         "grad_evals": s.info["grad_evals_sampling"],
         "accept": s.info["accept_rate"],
         "step_size": s.info["step_size_mean"],
@@ -90,16 +91,17 @@ def theirs(target, chains: int, warmup: int, draws: int, seed: int = 0) -> dict:
     warm_state = mcmc.post_warmup_state
     mcmc.run(key, init_params=init, extra_fields=("num_steps", "accept_prob"))  # compiles
     mcmc.post_warmup_state = warm_state
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     mcmc.run(key, init_params=init, extra_fields=("num_steps", "accept_prob"))
     x = np.asarray(mcmc.get_samples(group_by_chain=True))
     jax.block_until_ready(x)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     extra = mcmc.get_extra_fields(group_by_chain=True)
     return {
         "x": x.astype(np.float64),
         "summary": chain_summary(x),
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "grad_evals": float(np.asarray(extra["num_steps"]).sum()),
         "accept": float(np.asarray(extra["accept_prob"]).mean()),
         "step_size": float(np.asarray(mcmc.last_state.adapt_state.step_size).mean()),
@@ -113,6 +115,8 @@ def report(name: str, r: dict) -> dict:
         "min_ess_bulk": ess,
         "seconds_sampling": r["seconds"],
         "ess_per_s": ess / r["seconds"],
+        "cpu_seconds_sampling": r["cpu_seconds"],
+        "ess_per_cpu_s": ess / r["cpu_seconds"],
         "ess_per_grad": ess / r["grad_evals"],
         "grad_evals": r["grad_evals"],
         "accept": r["accept"],
@@ -147,6 +151,8 @@ def main() -> None:
         help="comma-separated head-to-head targets ('' for none)",
     )
     parser.add_argument("--counts", default=None, help="chain counts for scaling, e.g. 4,64")
+    parser.add_argument("--scaling-warmup", type=int, default=300)
+    parser.add_argument("--scaling-draws", type=int, default=300)
     parser.add_argument("--out", default=None, help="write results as JSON here")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -188,7 +194,7 @@ def main() -> None:
     counts = (4, 64) if args.quick else (4, 64, 1024)
     if args.counts is not None:
         counts = tuple(int(c) for c in args.counts.split(",") if c)
-    s_warm, s_draws = (100, 100) if args.quick else (300, 300)
+    s_warm, s_draws = (100, 100) if args.quick else (args.scaling_warmup, args.scaling_draws)
     print(f"scaling on {args.scaling_target} ({s_warm} warm-up, {s_draws} draws per chain):")
     results["scaling"] = {}
     for chains in counts:
