@@ -1,0 +1,250 @@
+"""`DiffusionModel`: what every diffusion method shares — the EDM view, sampling, likelihood.
+
+A method (DDPM, score SDE, NCSN, flow matching) owns a network and a noise process and exposes
+its prediction as an EDM denoiser D(x̂; σ̂) (see `parameterization`). From that one view the
+PF-ODE solvers, annealed Langevin and the likelihood work for every method; methods add their
+own native samplers (DDPM ancestral/DDIM, reverse-SDE predictor–corrector).
+
+`sample(n, sampler=NAME, steps=K)` looks NAME up in `SAMPLERS`, a registry of small adapters
+that draw the starting noise, build the step grid, wrap the network in an `NFECounter`, and
+call the free sampler function.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from genmodels.diffusion.likelihood import LikelihoodResult, pf_ode_log_prob
+from genmodels.diffusion.parameterization import denoiser_to_score
+from genmodels.diffusion.samplers import (
+    NFECounter,
+    sample_dopri5,
+    sample_dpmpp_2m,
+    sample_euler,
+    sample_heun,
+)
+from genmodels.diffusion.schedules import karras_sigmas
+from genmodels.errors import InvalidInputError, NotApplicableError
+from genmodels.mcmc.annealed_langevin import annealed_langevin
+from genmodels.models.base import GenerativeModel
+from genmodels.registry import Registry
+from genmodels.samples import Samples
+
+__all__ = ["SAMPLERS", "DiffusionModel", "make_net"]
+
+Runner = Callable[..., tuple[Tensor, int]]
+SAMPLERS: Registry[Runner] = Registry("diffusion sampler")
+"""name → ``runner(model, n, steps, generator, callback, **options) -> (x₀, nfe)``."""
+
+ODE_SAMPLERS = ("euler", "heun", "dpmpp_2m", "dopri5")
+
+
+def make_net(event_shape: tuple[int, ...], config: Any) -> nn.Module:
+    """A `TimeMLP` for vectors ``(d,)``, a `UNet` for images ``(C, H, W)``, sized by ``config``."""
+    from genmodels.nets.mlp import TimeMLP
+    from genmodels.nets.unet import UNet
+
+    if len(event_shape) == 1:
+        return TimeMLP(event_shape[0], width=config.width, depth=config.depth)
+    if len(event_shape) == 3:
+        return UNet(
+            event_shape[0],
+            base=config.unet_base,
+            mults=tuple(config.unet_mults),
+            blocks=config.unet_blocks,
+        )
+    raise InvalidInputError(
+        f"diffusion models take vectors (d,) or images (C, H, W), got {event_shape}"
+    )
+
+
+class DiffusionModel(GenerativeModel):
+    """Base of the diffusion methods. Subclasses implement `denoiser` and the σ̂ range.
+
+    Class attributes: ``samplers`` (names this method accepts), ``default_sampler``.
+    """
+
+    camp = "diffusion"
+    likelihood = "exact"
+    samplers: ClassVar[tuple[str, ...]] = (*ODE_SAMPLERS, "annealed_langevin")
+    default_sampler: ClassVar[str] = "heun"
+
+    # ---- the EDM view: x̂ = x₀ + σ̂ ε ---------------------------------------------------
+    def denoiser(self, x_hat: Tensor, sigma_hat: Tensor) -> Tensor:
+        """D(x̂; σ̂) = E[x₀ | x̂], ``x_hat`` ``[B, *event]``, ``sigma_hat`` ``[B]``."""
+        raise NotImplementedError  # abstractmethod
+
+    def alpha_of_sigma_hat(self, sigma_hat: Tensor | float) -> Tensor | float:
+        """α at EDM level σ̂, so that x_t = α x̂ (native coordinates, for animations)."""
+        return 1.0 / math.sqrt(1.0 + float(sigma_hat) ** 2)
+
+    @property
+    def sigma_hat_min(self) -> float:
+        raise NotImplementedError  # abstractmethod
+
+    @property
+    def sigma_hat_max(self) -> float:
+        raise NotImplementedError  # abstractmethod
+
+    @property
+    def prior_std_hat(self) -> float:
+        """Std of the prior in x̂ coordinates: x_T ~ N(0, I) ⇒ x̂_T ~ N(0, (σ̂_max² + 1) I)."""
+        return math.sqrt(self.sigma_hat_max**2 + 1.0)
+
+    def score_hat(self, x_hat: Tensor, sigma_hat: Tensor) -> Tensor:
+        """∇ log p(x̂; σ̂) = (D − x̂)/σ̂²: the noise-conditional score annealed Langevin needs."""
+        return denoiser_to_score(x_hat, self.denoiser(x_hat, sigma_hat), sigma_hat)
+
+    def sigmas(self, steps: int, schedule: str = "karras") -> Tensor:
+        """σ̂ grid for ODE solvers: EDM's ρ = 7 grid (default) then 0."""
+        if schedule != "karras":
+            raise InvalidInputError(f"unknown σ schedule {schedule!r} for {type(self).__name__}")
+        return karras_sigmas(steps, self.sigma_hat_min, self.sigma_hat_max)
+
+    def langevin_sigmas(self, levels: int) -> Tensor:
+        """Geometric levels for annealed Langevin, from min(σ̂_max, 20) down to σ̂_min."""
+        hi = min(self.sigma_hat_max, 20.0)
+        return torch.logspace(math.log10(hi), math.log10(self.sigma_hat_min), levels)
+
+    # ---- sampling and likelihood ----------------------------------------------------
+    def _param(self) -> Tensor:
+        return next(self.parameters())
+
+    def randn(self, n: int, generator: torch.Generator | None) -> Tensor:
+        p = self._param()
+        return torch.randn(
+            n, *self.event_shape, generator=generator, device=p.device, dtype=p.dtype
+        )
+
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        callback: Callable[[int, Tensor], None] | None = None,
+        **options: Any,
+    ) -> Samples:
+        """Draw ``n`` samples with a named sampler.
+
+        Args:
+            n: number of samples.
+            generator: seeds the starting noise and any injected noise.
+            sampler: one of ``type(self).samplers`` (default ``default_sampler``).
+            steps: steps of the sampler (noise levels for annealed Langevin).
+            callback: ``callback(i, x_i)`` after each step, ``x_i`` in data coordinates.
+            **options: passed to the sampler (``eta``, ``snr``, ``step_lr``, ...).
+
+        Returns:
+            `Samples` with ``x`` ``[n, *event]``, ``nfe`` network evaluations and seconds.
+        """
+        name = sampler or self.default_sampler
+        if name not in self.samplers:
+            SAMPLERS.get(name)  # unknown name: raises with a suggestion
+            raise NotApplicableError(
+                f"{type(self).__name__} cannot sample with {name!r} "
+                f"(available: {', '.join(self.samplers)})"
+            )
+        start = time.perf_counter()
+        with torch.no_grad():
+            x, nfe = SAMPLERS.get(name)(self, n, steps, generator, callback, **options)
+        return Samples(x, nfe=nfe, seconds=time.perf_counter() - start, info={"steps": steps or 0})
+
+    def pf_ode_log_prob(
+        self, x: Tensor, *, generator: torch.Generator | None = None, **options: Any
+    ) -> LikelihoodResult:
+        """log p(x) via the PF-ODE in EDM coordinates, integrated over u = log σ̂.
+
+        dx̂/du = x̂ − D(x̂; eᵘ) from σ̂_min (the data, up to σ̂_min ≈ 0.01 of noise) to σ̂_max,
+        with prior N(0, prior_std_hat² I). Options go to `pf_ode_log_prob` (``divergence``,
+        ``rtol``, ``atol``).
+        """
+        if tuple(x.shape[1:]) != self.event_shape:
+            raise InvalidInputError(
+                f"expected x of shape [B, {self.event_shape}], got {tuple(x.shape)}"
+            )
+        s = self.prior_std_hat
+        d = math.prod(self.event_shape)
+
+        def prior_log_prob(z: Tensor) -> Tensor:
+            return -0.5 * (z / s).flatten(1).square().sum(1) - d * math.log(
+                s * math.sqrt(2 * math.pi)
+            )
+
+        def drift(x_hat: Tensor, u: Tensor) -> Tensor:
+            return x_hat - self.denoiser(x_hat, u.exp())
+
+        span = (math.log(self.sigma_hat_min), math.log(self.sigma_hat_max))
+        return pf_ode_log_prob(drift, x, span, prior_log_prob, generator=generator, **options)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Exact log-density of the model's probability-flow ODE (see `pf_ode_log_prob`)."""
+        return self.pf_ode_log_prob(x).log_prob
+
+
+# ---- sampler adapters ---------------------------------------------------------------------
+
+
+def _ode_runner(solver: Callable[..., Tensor]) -> Runner:
+    def run(
+        model: DiffusionModel,
+        n: int,
+        steps: int | None,
+        generator: torch.Generator | None,
+        callback: Callable[[int, Tensor], None] | None,
+        *,
+        schedule: str | None = None,
+        **options: Any,
+    ) -> tuple[Tensor, int]:
+        default_steps = 100 if solver is sample_euler else 18
+        sigmas = model.sigmas(steps or default_steps, *([schedule] if schedule else []))
+        denoiser = NFECounter(model.denoiser)
+        x_hat = model.randn(n, generator) * model.prior_std_hat
+        cb = None
+        if callback is not None:
+            levels = sigmas.tolist()
+
+            def cb(i: int, x: Tensor) -> None:  # x̂ → native x_t = α x̂
+                callback(i, x * model.alpha_of_sigma_hat(levels[min(i + 1, len(levels) - 1)]))
+
+        x = solver(denoiser, x_hat, sigmas, generator=generator, callback=cb, **options)
+        return x, denoiser.nfe
+
+    run.__doc__ = f"Adapter: model → `{solver.__name__}` on the model's σ̂ grid."
+    return run
+
+
+for _name, _solver in zip(
+    ODE_SAMPLERS, (sample_euler, sample_heun, sample_dpmpp_2m, sample_dopri5), strict=True
+):
+    SAMPLERS.add(_name, _ode_runner(_solver))
+
+
+@SAMPLERS.register("annealed_langevin")
+def _run_annealed_langevin(
+    model: DiffusionModel,
+    n: int,
+    steps: int | None,
+    generator: torch.Generator | None,
+    callback: Callable[[int, Tensor], None] | None,
+    *,
+    steps_per_level: int = 100,
+    step_lr: float | None = None,
+    final_denoise: bool = True,
+) -> tuple[Tensor, int]:
+    """Adapter: annealed Langevin on the model's score −ε̂/σ̂ (Song & Ermon 2019, Alg. 1)."""
+    sigmas = model.langevin_sigmas(steps or 10)
+    lr = step_lr if step_lr is not None else getattr(model.config, "step_lr", 2e-5)
+    x_init = model.randn(n, generator) * float(sigmas[0])
+    out = annealed_langevin(
+        model.score_hat, x_init, sigmas, steps_per_level=steps_per_level, step_lr=lr,
+        generator=generator, callback=callback, final_denoise=final_denoise,
+    )  # fmt: skip
+    return out.x, out.nfe

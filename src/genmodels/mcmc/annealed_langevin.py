@@ -1,0 +1,86 @@
+"""Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1) and plain Langevin as its L = 1 case.
+
+Notation (code name -> paper name): ``sigmas`` -> {σ_i}_{i=1}^L (decreasing), ``step_lr`` -> ε,
+``alpha`` -> α_i = ε σ_i²/σ_L², ``steps_per_level`` -> T, ``score_fn(x, σ)`` -> s_θ(x, σ).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from genmodels.errors import InvalidInputError
+from genmodels.samples import Samples
+
+__all__ = ["annealed_langevin"]
+
+
+@torch.no_grad()
+def annealed_langevin(
+    score_fn: Callable[[Tensor, Tensor], Tensor],
+    x_init: Tensor,
+    sigmas: Sequence[float] | Tensor,
+    *,
+    steps_per_level: int = 100,
+    step_lr: float = 2e-5,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, Tensor], None] | None = None,
+    final_denoise: bool = True,
+) -> Samples:
+    """Langevin dynamics at decreasing noise levels, each level warm-starting the next.
+
+    For i = 1..L and T steps per level:  x ← x + α_i/2 · s(x, σ_i) + √α_i · z,
+    α_i = ε σ_i²/σ_L². With ``final_denoise`` one last step x ← x + σ_L² s(x, σ_L) removes
+    the remaining σ_L noise (Tweedie; Jolicoeur-Martineau et al. 2021, Song & Ermon 2020).
+
+    With a single level (``sigmas=[σ]``) α = ε: this *is* unadjusted Langevin on whatever
+    ``score_fn(x, σ)`` returns — pass an exact score that ignores σ to run plain Langevin.
+
+    Args:
+        score_fn: s(x, σ) with ``σ`` of shape ``[n]``; returns a tensor shaped like ``x``.
+        x_init: starting points ``[n, *event]`` (e.g. uniform noise, or N(0, σ_1² I)).
+        sigmas: the noise levels σ_1 > ... > σ_L.
+        steps_per_level: T.
+        step_lr: ε (the step size at the smallest level).
+        generator: source of z.
+        callback: ``callback(i, x)`` after every Langevin step (i counts all steps).
+        final_denoise: add the Tweedie denoising step at σ_L.
+
+    Returns:
+        `Samples` with ``x`` of shape ``[n, *event]`` (independent particles), ``nfe`` the
+        number of score evaluations (L·T, +1 with ``final_denoise``).
+
+    Example:
+        >>> out = annealed_langevin(lambda x, s: -x, torch.randn(500, 2), [1.0],
+        ...                         steps_per_level=200, step_lr=0.1, final_denoise=False)
+        >>> round(out.x.var().item(), 1)   # ULA on N(0, I): variance ≈ 1
+        1.0
+    """
+    levels = torch.as_tensor(sigmas, dtype=torch.float64).flatten().tolist()
+    if not levels or min(levels) <= 0:
+        raise InvalidInputError("sigmas must be a non-empty sequence of positive noise levels")
+    if steps_per_level < 1 or step_lr <= 0:
+        raise InvalidInputError("steps_per_level must be ≥ 1 and step_lr > 0")
+    start = time.perf_counter()
+    x = x_init.clone()
+    n = x.shape[0]
+    sigma_L = levels[-1]
+    i = 0
+    for sigma in levels:
+        alpha = step_lr * (sigma / sigma_L) ** 2
+        sigma_vec = x.new_full((n,), sigma)
+        for _ in range(steps_per_level):
+            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            x = x + 0.5 * alpha * score_fn(x, sigma_vec) + math.sqrt(alpha) * z
+            if callback is not None:
+                callback(i, x)
+            i += 1
+    nfe = i
+    if final_denoise:
+        x = x + sigma_L**2 * score_fn(x, x.new_full((n,), sigma_L))
+        nfe += 1
+    return Samples(x, nfe=nfe, seconds=time.perf_counter() - start)

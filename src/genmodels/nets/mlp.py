@@ -1,0 +1,83 @@
+"""A time/noise-conditioned MLP for vector data: f(x, c) with c a scalar per sample (t or log σ)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["TimeMLP", "sinusoidal_embedding"]
+
+
+def sinusoidal_embedding(c: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
+    """Transformer positional features of a scalar: [cos(c ωₖ), sin(c ωₖ)], ωₖ = P^{−k/(dim/2)}.
+
+    Used for diffusion times by Ho et al. 2020 (App. B). ``c``: ``[B]`` → ``[B, dim]``.
+    Feed c on a scale of ~1000 (e.g. 1000·t, or a DDPM timestep index).
+
+    Example:
+        >>> sinusoidal_embedding(torch.tensor([0.0, 500.0]), 8).shape
+        torch.Size([2, 8])
+    """
+    half = dim // 2
+    omega = torch.exp(-math.log(max_period) * torch.arange(half, device=c.device) / half)
+    angles = c.float()[:, None] * omega[None, :]  # [B, half]
+    return torch.cat([angles.cos(), angles.sin()], dim=-1)  # [B, dim]
+
+
+class _Block(nn.Module):
+    """h ← h + W₂ SiLU(W₁ SiLU(LN(h)) + E e): a pre-norm residual block with the embedding added."""
+
+    def __init__(self, width: int, emb_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, width)
+        self.emb = nn.Linear(emb_dim, width)
+        self.fc2 = nn.Linear(width, width)
+
+    def forward(self, h: Tensor, e: Tensor) -> Tensor:
+        u = self.fc1(nn.functional.silu(self.norm(h))) + self.emb(e)
+        return h + self.fc2(nn.functional.silu(u))
+
+
+class TimeMLP(nn.Module):
+    """Residual MLP predicting a vector from (x, c): the network of every 2-D diffusion model.
+
+    Args:
+        dim: size of x (and of the output unless ``out_dim`` is given).
+        width: hidden width.
+        depth: number of residual blocks.
+        emb_dim: size of the sinusoidal embedding of c.
+        out_dim: output size (default ``dim``).
+
+    Example:
+        >>> net = TimeMLP(2, width=64, depth=2)
+        >>> net(torch.randn(5, 2), torch.rand(5) * 1000).shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        width: int = 256,
+        depth: int = 3,
+        emb_dim: int = 128,
+        out_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.emb_dim = emb_dim
+        self.embed = nn.Sequential(
+            nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+        )
+        self.inp = nn.Linear(dim, width)
+        self.blocks = nn.ModuleList(_Block(width, emb_dim) for _ in range(depth))
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.SiLU(), nn.Linear(width, out_dim or dim))
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        """``x``: ``[B, dim]``, ``c``: ``[B]`` (noise conditioning) → ``[B, out_dim]``."""
+        e = self.embed(sinusoidal_embedding(c, self.emb_dim).to(x.dtype))
+        h = self.inp(x)
+        for block in self.blocks:
+            h = block(h, e)
+        return self.out(h)
