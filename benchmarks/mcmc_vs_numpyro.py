@@ -108,6 +108,11 @@ def theirs(target, chains: int, warmup: int, draws: int, seed: int = 0) -> dict:
     jax.block_until_ready(x)
     seconds = time.perf_counter() - t0 - fixed
     cpu_seconds = time.process_time() - c0 - fixed_cpu
+    if seconds < 0.5 * fixed:
+        print(
+            f"  warning: NumPyro sampling ({seconds:.2f}s) is small beside its compile time "
+            f"({fixed:.2f}s): timing unreliable, use more draws"
+        )
     extra = mcmc.get_extra_fields(group_by_chain=True)
     return {
         "x": x.astype(np.float64),
