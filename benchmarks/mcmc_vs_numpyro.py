@@ -155,7 +155,7 @@ def means_agree(a: dict, b: dict) -> tuple[bool, float]:
         abs(p["mean"] - q["mean"]) / np.hypot(p["mcse_mean"], q["mcse_mean"])
         for p, q in zip(pa.values(), pb.values(), strict=True)
     ]
-    return max(z) < 4.0, float(max(z))
+    return bool(max(z) < 4.0), float(max(z))
 
 
 def main() -> None:
