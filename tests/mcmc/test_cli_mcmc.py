@@ -5,8 +5,34 @@ from __future__ import annotations
 import json
 
 import arviz as az
+import pytest
 
 from conftest import assert_one_line_error
+from genmodels.cli import main
+
+
+class _Proc:
+    """What `run_cli` returns, for CLI calls made in-process (no interpreter start-up)."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    def run(*args, check: bool = False) -> _Proc:
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        out, err = capsys.readouterr()
+        if check and code != 0:
+            raise AssertionError(f"genmodels {args} failed: {err}")
+        return _Proc(code, out, err)
+
+    return run
+
 
 SUMMARY_KEYS = {
     "sampler",
@@ -22,14 +48,14 @@ SUMMARY_KEYS = {
 }
 
 
-def test_mcmc_writes_summary_posterior_and_plots(run_cli, tmp_path) -> None:
+def test_mcmc_writes_summary_posterior_and_plots(cli, tmp_path) -> None:
     out = tmp_path / "run"
-    proc = run_cli(
+    proc = cli(
         "mcmc",
         "--target",
         "banana",
         "--sampler",
-        "nuts",
+        "mala",
         "--chains",
         "2",
         "--draws",
@@ -57,9 +83,9 @@ def test_mcmc_writes_summary_posterior_and_plots(run_cli, tmp_path) -> None:
         assert (out / name).stat().st_size > 1000
 
 
-def test_mcmc_json_and_modes_init_flag_non_mixing(run_cli, tmp_path) -> None:
+def test_mcmc_json_and_modes_init_flag_non_mixing(cli, tmp_path) -> None:
     # RWMH started in both modes of a far-apart mixture never crosses: R-hat must say so.
-    proc = run_cli(
+    proc = cli(
         "mcmc",
         "--target",
         "mixture_80_20",
@@ -83,13 +109,13 @@ def test_mcmc_json_and_modes_init_flag_non_mixing(run_cli, tmp_path) -> None:
     assert summary["max_r_hat"] > 1.1
 
 
-def test_mcmc_bad_input_is_one_line(run_cli, tmp_path) -> None:
+def test_mcmc_bad_input_is_one_line(cli, tmp_path) -> None:
     out = tmp_path / "bad"
-    unknown = run_cli("mcmc", "--target", "banana", "--sampler", "nutz", "--out", out)
+    unknown = cli("mcmc", "--target", "banana", "--sampler", "nutz", "--out", out)
     assert_one_line_error(unknown)
     assert "did you mean 'nuts'" in unknown.stderr
     for args in (
         ("--target", "digits"),  # samples only, no density
         ("--target", "banana", "--init", "modes"),  # banana has no modes
     ):
-        assert_one_line_error(run_cli("mcmc", *args, "--draws", "5", "--out", out))
+        assert_one_line_error(cli("mcmc", *args, "--draws", "5", "--out", out))

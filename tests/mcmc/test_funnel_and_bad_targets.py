@@ -73,8 +73,8 @@ def test_nan_during_sampling_is_rejected_not_propagated() -> None:
         "nuts",
         event_shape=(2,),
         chains=2,
-        draws=60,
-        warmup=40,
+        draws=30,
+        warmup=20,
         init_spread=0.5,
         progress=False,
     )

@@ -8,6 +8,8 @@ Example:
     torch.Size([4, 100, 3])
 """
 
+import importlib.util
+
 from genmodels.mcmc.adaptation import DualAveraging, WelfordVariance, warmup_windows
 from genmodels.mcmc.base import KERNELS, ChainState, Info, Kernel, LogDensity, ScoreOnly
 from genmodels.mcmc.driver import ChainSamples, sample_chains
@@ -38,5 +40,14 @@ __all__ = [
 
 
 def METHOD_CAMPS() -> dict[str, str]:
-    """Every chain method: ``{name: "chain"}``."""
-    return dict.fromkeys(KERNELS, "chain")
+    """Every chain method: ``{name: "chain"}``.
+
+    ``annealed_langevin`` (a free function over a noise-conditional score, owned by the
+    diffusion code in `genmodels.mcmc.annealed_langevin`) is listed once that module exists.
+    """
+    canonical = ["rwmh", "mala", "ula", "hmc", "nuts"]  # DESIGN.md order, then the rest
+    names = sorted(KERNELS, key=lambda n: (canonical.index(n) if n in canonical else 99, n))
+    camps = dict.fromkeys(names, "chain")
+    if importlib.util.find_spec("genmodels.mcmc.annealed_langevin") is not None:
+        camps["annealed_langevin"] = "chain"
+    return camps

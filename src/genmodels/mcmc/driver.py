@@ -231,7 +231,7 @@ def sample_chains(
     if warmup > 0 and adapt_step_size:
         eps = dual.final_step_size(dual_state)
     kernel = replace(sampling_kernel, step_size=eps, inverse_mass=kernel.inverse_mass)
-    t_warm = time.perf_counter()
+    t_warm, cpu_warm = time.perf_counter(), time.process_time()
 
     d = x0.shape[1]
     xs = x0.new_empty(chains, draws, d)
@@ -249,7 +249,7 @@ def sample_chains(
             stats[key][:, i] = getattr(info, key)
         bar.update(1)
     bar.close()
-    t_end = time.perf_counter()
+    t_end, cpu_end = time.perf_counter(), time.process_time()
 
     grad_evals_sampling = int(stats["num_grad_evals"].sum())
     nfe = int(grad_evals_warmup) + grad_evals_sampling
@@ -262,6 +262,8 @@ def sample_chains(
         "grad_evals_sampling": float(grad_evals_sampling),
         "seconds_warmup": t_warm - t_start,
         "seconds_sampling": t_end - t_warm,
+        # CPU time of this process: less sensitive than wall time to a shared machine
+        "cpu_seconds_sampling": cpu_end - cpu_warm,
     }
     return ChainSamples(
         x=xs.reshape(chains, draws, *density.event_shape),  # [chains, draws, *event]

@@ -82,6 +82,20 @@ class NUTS(Kernel):
 
     max_tree_depth: int = 10
 
+    # With many chains, a gradient is computed only for the chains still building their
+    # sub-tree once fewer than this fraction of them are left (gather, evaluate, scatter).
+    compact_below: float = 0.5
+    compact_min_chains: int = 64
+
+    def _value_and_grad(self, x: Tensor, active: Tensor, chains: int) -> tuple[Tensor, Tensor]:
+        if chains >= self.compact_min_chains:
+            idx = active.nonzero().squeeze(1)
+            if idx.numel() < self.compact_below * chains:
+                lp_active, g_active = self.density.value_and_grad(x[idx])
+                lp = x.new_zeros(chains).index_copy_(0, idx, lp_active)
+                return lp, torch.zeros_like(x).index_copy_(0, idx, g_active)
+        return self.density.value_and_grad(x)
+
     def trial(self) -> Kernel:
         return HMC(self.density, self.step_size, self.inverse_mass, num_steps=1)
 
@@ -116,10 +130,13 @@ class NUTS(Kernel):
         for j in range(self.max_tree_depth):
             building = ~done  # chains that double their tree at this depth
             going_right = rand(chains) < 0.5
-            sign = torch.where(going_right, 1.0, -1.0).to(dt)[:, None]
-            eps_dir = eps * sign  # [chains, 1]
+            eps_dir = torch.where(going_right[:, None], eps, -eps)  # [chains, 1]
+            half_eps = 0.5 * eps_dir
+            eps_inv_mass = eps_dir * inv_mass  # [chains, d]
             leaf = torch.where(going_right[:, None], right, left)  # leaf to extend from
             # Sub-tree of up to 2^j leaves, sampled uniformly-progressively (multinomial).
+            # A chain that stopped gets log-weight -inf for its later leaves, which masks
+            # it out of every sum below without a `where` per accumulator.
             sub_proposal = proposal
             sub_log_w = torch.full_like(log_w, -math.inf)
             sub_r_sum = torch.zeros_like(r0)
@@ -134,33 +151,37 @@ class NUTS(Kernel):
                 active = ~stopped
                 x, r, g = leaf.split(d, dim=1)
                 # leapfrog (velocity Verlet), one gradient evaluation
-                r = r + 0.5 * eps_dir * g
-                x = x + eps_dir * inv_mass * r
-                lp, g = self.density.value_and_grad(x)
-                r = r + 0.5 * eps_dir * g
+                r = r + half_eps * g
+                x = x + eps_inv_mass * r
+                lp, g = self._value_and_grad(x, active, chains)
+                r = r + half_eps * g
                 delta = torch.nan_to_num(-lp + kinetic_energy(r, inv_mass) - energy0, nan=math.inf)
+                log_w_leaf = torch.where(active, -delta, -math.inf)  # log exp(-(H - H0))
                 leaf = torch.where(active[:, None], torch.cat([x, r, g], dim=1), leaf)
-                new_log_w = torch.logaddexp(sub_log_w, -delta)
-                take = active & (rand(chains) < (-delta - new_log_w).exp())
+                sub_log_w_new = torch.logaddexp(sub_log_w, log_w_leaf)
+                take = rand(chains) < (log_w_leaf - sub_log_w_new).exp()
                 sub_proposal = torch.where(
                     take[:, None], torch.cat([x, lp[:, None], g], dim=1), sub_proposal
                 )
-                sub_log_w = torch.where(active, new_log_w, sub_log_w)
-                sub_r_sum = sub_r_sum + active[:, None] * r
-                sub_accept = sub_accept + active * (-delta).clamp(max=0.0).exp()
+                sub_log_w = sub_log_w_new
+                sub_r_sum = sub_r_sum + r * active[:, None]
+                sub_accept = sub_accept + log_w_leaf.clamp(max=0.0).exp()
                 sub_leaves = sub_leaves + active
-                # U-turns of the balanced sub-trees that leaf k closes (iterative scheme).
+                diverged = active & (delta > DIVERGENCE_THRESHOLD)
+                sub_divergent = sub_divergent | diverged
+                stopped = stopped | diverged
+                # U-turns of the balanced sub-trees that leaf k closes (iterative scheme):
+                # even leaves open a checkpoint, odd leaves close sub-trees and check them.
                 idx_min, idx_max = checkpoint_indices(k)
                 if k % 2 == 0:
                     r_ckpts[idx_max] = r
                     r_sum_ckpts[idx_max] = sub_r_sum
-                if idx_max >= idx_min:
+                else:
                     r_c = r_ckpts[idx_min : idx_max + 1]  # [m, chains, d]
                     sub_sum = sub_r_sum - r_sum_ckpts[idx_min : idx_max + 1] + r_c
-                    turning = is_turning(r_c, r, sub_sum, inv_mass).any(0)
-                    sub_turning = sub_turning | (active & turning)
-                sub_divergent = sub_divergent | (active & (delta > DIVERGENCE_THRESHOLD))
-                stopped = stopped | sub_turning | sub_divergent
+                    turning = active & is_turning(r_c, r, sub_sum, inv_mass).any(0)
+                    sub_turning = sub_turning | turning
+                    stopped = stopped | turning
 
             # Merge the sub-tree into the trajectory: biased progressive sampling, and
             # never move into a sub-tree that U-turned or diverged.
