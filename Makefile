@@ -32,7 +32,7 @@ format: $(STAMP)
 	$(PY) -m ruff format src tests benchmarks
 
 test: lint
-	OMP_NUM_THREADS=2 $(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --durations=25
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -1,6 +1,6 @@
 import json
 
-from conftest import assert_one_line_error
+from cli_contract import assert_one_line_error
 
 
 def test_help_lists_commands(run_cli):

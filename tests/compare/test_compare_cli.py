@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_one_line_error
+from cli_contract import assert_one_line_error
 from genmodels.compare import run_comparison
 from genmodels.errors import UnknownNameError
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import assert_one_line_error
+from cli_contract import assert_one_line_error
 from genmodels.cli import main
 from genmodels.demos import DEMOS, run_demo
 

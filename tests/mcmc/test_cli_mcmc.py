@@ -7,7 +7,7 @@ import json
 import arviz as az
 import pytest
 
-from conftest import assert_one_line_error
+from cli_contract import assert_one_line_error
 from genmodels.cli import main
 
 

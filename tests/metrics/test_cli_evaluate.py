@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_line_error
+from cli_contract import assert_one_line_error
 from genmodels.cli import main
 from genmodels.samples import Samples
 from genmodels.targets import get_target

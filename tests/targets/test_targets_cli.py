@@ -1,6 +1,6 @@
 import json
 
-from conftest import assert_one_line_error
+from cli_contract import assert_one_line_error
 
 EXPECTED = {
     "eight_gaussians", "two_moons", "swiss_roll", "checkerboard", "rings", "pinwheel",

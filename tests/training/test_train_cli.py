@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_line_error
+from cli_contract import assert_one_line_error
 from genmodels.cli import main
 from genmodels.errors import InvalidInputError
 from genmodels.models.gan import GAN, GANConfig
