@@ -13,6 +13,18 @@ import torch
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def genmodels_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Caches (the image metrics' classifier) go to one session directory, never ~/.cache.
+
+    CLI subprocesses inherit the variable, so the digits classifier trains once per session.
+    """
+    path = tmp_path_factory.mktemp("genmodels-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENMODELS_CACHE", str(path))
+        yield path
+
+
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from genmodels.cli import methods, targets  # noqa: F401  (register commands)
+from genmodels.cli import evaluate, mcmc, methods, targets, train  # noqa: F401  (register commands)
 from genmodels.cli.app import app
 from genmodels.errors import GenmodelsError
 

@@ -1,5 +1,26 @@
-"""Maps: learned models from noise to data, and the shared model interface and registry."""
+"""Maps: learned models from noise to data (GAN, VAE, flows), the model interface and registry."""
 
-from genmodels.models.base import MODELS, GenerativeModel
+from genmodels.models.base import MODELS, GenerativeModel, Player
+from genmodels.models.flow import Flow, FlowConfig
+from genmodels.models.gan import GAN, GANConfig
+from genmodels.models.vae import VAE, VAEConfig
 
-__all__ = ["MODELS", "GenerativeModel"]
+__all__ = [
+    "GAN",
+    "METHOD_CAMPS",
+    "MODELS",
+    "VAE",
+    "Flow",
+    "FlowConfig",
+    "GANConfig",
+    "GenerativeModel",
+    "Player",
+    "VAEConfig",
+]
+
+_MAPS = ("gan", "vae", "flow")
+
+
+def METHOD_CAMPS() -> dict[str, str]:
+    """The maps this package registers: ``{"gan": "map", "vae": "map", "flow": "map"}``."""
+    return {name: "map" for name in _MAPS}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -10,10 +12,36 @@ from torch import Tensor, nn
 from genmodels.registry import Registry
 from genmodels.samples import Samples
 
-__all__ = ["MODELS", "Camp", "GenerativeModel", "LikelihoodKind"]
+__all__ = ["MODELS", "Camp", "GenerativeModel", "LikelihoodKind", "Player"]
 
 Camp = Literal["chain", "map", "diffusion", "hybrid"]
 LikelihoodKind = Literal["exact", "bound", "none"]
+
+
+@dataclass
+class Player:
+    """One optimiser's share of training: its parameters, its loss and how often it steps.
+
+    Single-objective models have one player (all parameters, `GenerativeModel.loss`); a GAN
+    has a discriminator and a generator. The training loop gives every player its own AdamW
+    and learning-rate schedule and, per training step, runs ``steps`` updates of each player
+    in order, each on a fresh batch.
+
+    Attributes:
+        name: used in logs and checkpoints (``"model"``, ``"discriminator"``, ``"generator"``).
+        parameters: the parameters this player's optimiser updates.
+        loss: ``batch [B, *event_shape] -> scalar`` to minimise.
+        steps: updates per training step (e.g. 5 critic steps for WGAN-GP).
+        lr: learning rate; ``None`` takes the train config's.
+        betas: AdamW betas; ``None`` takes the train config's.
+    """
+
+    name: str
+    parameters: list[nn.Parameter]
+    loss: Callable[[Tensor], Tensor]
+    steps: int = 1
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
 
 
 class GenerativeModel(nn.Module):
@@ -50,6 +78,17 @@ class GenerativeModel(nn.Module):
         from genmodels.errors import NotApplicableError
 
         raise NotApplicableError(f"{type(self).__name__} has no likelihood")
+
+    def training_players(self) -> list[Player]:
+        """How the training loop optimises this model; default: one player minimising `loss`."""
+        return [Player("model", [p for p in self.parameters() if p.requires_grad], self.loss)]
+
+    def init_from_data(self, x: Tensor) -> None:
+        """Data-dependent initialisation from a batch ``[B, *event_shape]`` before training.
+
+        Called once by the training loop on a fresh run (not on resume); whatever it sets must
+        live in parameters or buffers so checkpoints carry it. Default: nothing.
+        """
 
 
 MODELS: Registry[type[GenerativeModel]] = Registry("method")

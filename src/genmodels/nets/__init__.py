@@ -1,1 +1,1 @@
-"""Network blocks shared by models."""
+"""Network blocks shared by models: dense and conv nets, time-conditioned MLP, small U-Net."""

@@ -1,0 +1,188 @@
+"""`genmodels train`, `genmodels sample` and `genmodels likelihood`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import typer
+
+from genmodels.cli.app import app, echo_json
+from genmodels.errors import CheckpointError, ConfigError, GenmodelsError, InvalidInputError
+
+_SEED_HELP = "Random seed (default: 0, or the checkpoint's on --resume)."
+
+
+def _metrics_function():
+    """`genmodels.metrics.evaluate_samples` when the metrics package provides it, else None."""
+    try:
+        from genmodels.metrics import evaluate_samples
+    except ImportError:
+        return None
+
+    def safe(x: torch.Tensor, target: Any, seed: int = 0) -> dict[str, float]:
+        try:
+            return evaluate_samples(x, target, seed=seed)
+        except GenmodelsError as e:  # e.g. a target without an exact sampler
+            print(f"genmodels: evaluation skipped: {e}", file=sys.stderr)
+            return {}
+
+    return safe
+
+
+@app.command("train")
+def train_command(
+    method: str = typer.Argument(..., help="Model to train (see `genmodels methods`)."),
+    data: str = typer.Option(..., "--data", help="Target to train on (see `genmodels targets`)."),
+    out: Path = typer.Option(..., "--out", help="Run directory for checkpoints and logs."),
+    steps: int | None = typer.Option(None, "--steps", help="Training steps."),
+    config: Path | None = typer.Option(None, "--config", help="TOML with [model]/[train] keys."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config key: model.hidden=64, train.lr=3e-4, kind=maf."
+    ),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
+    seed: int | None = typer.Option(None, "--seed", help=_SEED_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Train a model on a target; writes config.json, model.safetensors, metrics.jsonl."""
+    from genmodels.targets import get_target
+    from genmodels.training import TrainConfig, default_callbacks, fit
+    from genmodels.training.checkpoint import has_checkpoint, read_checkpoint_config
+    from genmodels.training.config import config_from_dict, load_toml, parse_set_items
+    from genmodels.training.setup import build_model, split_config_values
+
+    flags: dict[str, Any] = {"progress": progress}
+    for key, value in (("steps", steps), ("device", device), ("seed", seed)):
+        if value is not None:
+            flags[f"train.{key}"] = value
+    toml = load_toml(config) if config is not None else {}
+    model_values, train_values = split_config_values(method, toml, parse_set_items(set_), flags)
+    target = get_target(data)
+    if resume and has_checkpoint(out):
+        saved = read_checkpoint_config(out)
+        if saved["method"] != method:
+            raise CheckpointError(f"{out} holds a {saved['method']!r} run, not {method!r}")
+        changed = {k for k, v in model_values.items() if saved["model_config"].get(k) != v}
+        if changed:
+            raise ConfigError(f"cannot change model config on --resume: {sorted(changed)}")
+        model_values = saved["model_config"]
+        train_values = {**saved["train_config"], **train_values}
+    train_config = config_from_dict(TrainConfig, train_values, where="train config")
+    model = build_model(
+        method,
+        target.event_shape,
+        model_values,
+        num_levels=target.num_levels,
+        seed=train_config.seed,
+    )
+    callbacks = default_callbacks(out, train_config, metrics=_metrics_function())
+    state = fit(model, target, train_config, out, callbacks=callbacks, resume=resume)
+    summary = {
+        "method": method,
+        "target": data,
+        "steps": state.step,
+        "seconds": round(state.seconds, 2),
+        "out": str(out),
+        "loss": state.losses,
+        "eval": {k[5:]: v for k, v in state.logs.items() if k.startswith("eval/")},
+    }
+    if as_json:
+        echo_json(summary)
+    else:
+        typer.echo(f"trained {method} on {data} for {state.step} steps -> {out}")
+
+
+@app.command("sample")
+def sample_command(
+    run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
+    n: int = typer.Option(1000, "--n", help="Number of samples."),
+    out: Path = typer.Option(..., "--out", help="The .npz to write (array x, nfe, seconds)."),
+    sampler: str | None = typer.Option(None, "--sampler", help="Sampler (diffusion models)."),
+    steps: int | None = typer.Option(None, "--steps", help="Sampler steps (diffusion models)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    animate: Path | None = typer.Option(None, "--animate", help="Write the trajectory as GIF."),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA weights (default)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Sample a trained model; writes FILE.npz (and a GIF of the trajectory with --animate)."""
+    from genmodels.device import resolve_device
+    from genmodels.training import load_model
+
+    if n < 1:
+        raise InvalidInputError(f"--n must be >= 1, got {n}")
+    if steps is not None and steps < 1:
+        raise InvalidInputError(f"--steps must be >= 1, got {steps}")
+    model, cfg = load_model(run_dir, ema=ema, device=resolve_device(device))
+    options: dict[str, Any] = {}
+    if sampler is not None:
+        options["sampler"] = sampler
+    if steps is not None:
+        options["steps"] = steps
+    frames: list[torch.Tensor] = []
+    keep = 64 if len(model.event_shape) == 3 else 2000  # points shown per frame
+    if animate is not None:
+        options["callback"] = lambda i, x_i: frames.append(x_i[:keep].detach().float().cpu())
+    torch.manual_seed(seed)  # any global-RNG use inside a sampler is repeatable too
+    samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **options)
+    samples.save(out)
+    if animate is not None:
+        from genmodels.report.animate import save_animation
+
+        if not frames:
+            raise InvalidInputError(f"{cfg['method']} reported no trajectory to animate")
+        stride = max(1, len(frames) // 60)  # at most ~60 frames
+        chosen = (
+            frames[::stride]
+            if frames[-1] is frames[::stride][-1]
+            else [
+                *frames[::stride],
+                frames[-1],
+            ]
+        )
+        save_animation(chosen, animate)
+    if as_json:
+        echo_json({"out": str(out), "n": samples.n, "nfe": samples.nfe, "seconds": samples.seconds})
+    else:
+        typer.echo(f"wrote {samples.n} samples ({samples.nfe} NFE) -> {out}")
+
+
+@app.command("likelihood")
+def likelihood_command(
+    run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
+    data: str = typer.Option(..., "--data", help="Target whose test set is scored."),
+    n: int = typer.Option(10_000, "--n", help="At most this many test points."),
+    seed: int = typer.Option(0, "--seed", help="Seed of dequantisation and bound noise."),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA weights (default)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> None:
+    """Test-set negative log-likelihood in nats, and bits/dim (a bound for VAEs)."""
+    from genmodels.device import resolve_device
+    from genmodels.models.likelihood import dataset_nll
+    from genmodels.targets import get_target
+    from genmodels.training import load_model
+
+    model, _ = load_model(run_dir, ema=ema, device=resolve_device(device))
+    target = get_target(data)
+    if tuple(target.event_shape) != tuple(model.event_shape):
+        raise InvalidInputError(
+            f"{data} has event shape {tuple(target.event_shape)} but the model was trained on "
+            f"{tuple(model.event_shape)}"
+        )
+    torch.manual_seed(seed)
+    result = dataset_nll(
+        model,
+        target.test_set(n),
+        num_levels=target.num_levels,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    if as_json:
+        echo_json(result)
+    else:
+        typer.echo(json.dumps(result))

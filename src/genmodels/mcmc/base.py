@@ -1,0 +1,279 @@
+"""Shared pieces of every kernel: the state and info tuples and the log-density wrapper.
+
+A kernel (blackjax style) is a frozen dataclass holding only its configuration (the
+log-density, step size, inverse mass matrix) with two pure methods::
+
+    state = kernel.init(position)                  # position: [chains, d]
+    state, info = kernel.step(state, generator)    # one transition of every chain at once
+
+Chains are the leading dimension of every tensor; there is no loop over chains. Event
+shapes with more than one axis are flattened to ``[chains, d]`` by `LogDensity`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from genmodels.errors import InvalidInputError
+from genmodels.registry import Registry
+
+__all__ = [
+    "KERNELS",
+    "ChainState",
+    "Info",
+    "Kernel",
+    "LogDensity",
+    "ScoreOnly",
+    "as_per_chain",
+    "sample_momentum",
+]
+
+
+class ChainState(NamedTuple):
+    """Where every chain is.
+
+    Attributes:
+        position: ``[chains, d]``.
+        log_prob: ``[chains]`` log-density at ``position`` (NaN when only a score is known).
+        grad: ``[chains, d]`` ∇ log p at ``position``, or ``None`` for gradient-free kernels.
+    """
+
+    position: Tensor
+    log_prob: Tensor
+    grad: Tensor | None
+
+
+class Info(NamedTuple):
+    """What one transition did, per chain.
+
+    Attributes:
+        accept_prob: ``[chains]`` Metropolis acceptance probability (NUTS: mean over the tree).
+        accepted: ``[chains]`` bool, whether the position moved to a new proposal.
+        divergent: ``[chains]`` bool, energy error above the divergence threshold.
+        num_grad_evals: ``[chains]`` gradient (or density) evaluations this chain needed.
+        tree_depth: ``[chains]`` NUTS tree depth (zeros for other kernels).
+    """
+
+    accept_prob: Tensor
+    accepted: Tensor
+    divergent: Tensor
+    num_grad_evals: Tensor
+    tree_depth: Tensor
+
+
+def as_per_chain(value: float | Tensor, like: Tensor) -> Tensor:
+    """A scalar or ``[chains]`` step size as a ``[chains, 1]`` tensor on ``like``'s device."""
+    t = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    if t.ndim == 0:
+        t = t.expand(like.shape[0])
+    return t.reshape(-1, 1)
+
+
+def sample_momentum(inverse_mass: Tensor, like: Tensor, generator: torch.Generator) -> Tensor:
+    """r ~ N(0, M) with diagonal M = 1 / ``inverse_mass``; shape of ``like`` ``[chains, d]``."""
+    xi = torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+    return xi * inverse_mass.rsqrt()
+
+
+class LogDensity:
+    """A user log-density made safe for batched chains.
+
+    Wraps any callable ``log_prob(x: [chains, *event]) -> [chains]``. It flattens the event
+    to ``[chains, d]``, checks the output shape once, turns NaN into ``-inf`` (a NaN
+    proposal is rejected rather than poisoning the chain) and computes log-density and
+    gradient in one autograd pass.
+
+    Args:
+        fn: the log-density.
+        event_shape: the event shape ``fn`` expects (``(d,)`` for flat vectors).
+        score_fn: optional closed-form score ``[chains, *event] -> [chains, *event]``,
+            used instead of autograd when given.
+
+    Example:
+        >>> ld = LogDensity(lambda x: -0.5 * (x**2).sum(-1), (2,))
+        >>> lp, g = ld.value_and_grad(torch.ones(3, 2))
+        >>> lp.shape, g.shape
+        (torch.Size([3]), torch.Size([3, 2]))
+    """
+
+    has_log_prob = True
+
+    def __init__(
+        self,
+        fn: Callable[[Tensor], Tensor],
+        event_shape: tuple[int, ...],
+        score_fn: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        self.fn = fn
+        self.event_shape = tuple(event_shape)
+        self.dim = math.prod(self.event_shape)
+        self.score_fn = score_fn
+
+    def _unflatten(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], *self.event_shape)  # [chains, d] -> [chains, *event]
+
+    def _check(self, out: Tensor, chains: int) -> Tensor:
+        if not isinstance(out, Tensor):
+            raise InvalidInputError(f"log_prob must return a tensor, got {type(out).__name__}")
+        if out.shape != (chains,):
+            raise InvalidInputError(
+                f"log_prob must return one value per chain, shape [{chains}], "
+                f"got {list(out.shape)} for input of shape [{chains}, "
+                f"{', '.join(map(str, self.event_shape))}]"
+            )
+        return out
+
+    def value(self, x: Tensor) -> Tensor:
+        """Log-density ``[chains]`` at ``x`` ``[chains, d]`` (NaN mapped to -inf)."""
+        with torch.no_grad():
+            out = self._check(self.fn(self._unflatten(x)), x.shape[0])
+        return torch.nan_to_num(out, nan=-math.inf)
+
+    def value_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Log-density ``[chains]`` and its gradient ``[chains, d]``, in one autograd pass."""
+        if self.score_fn is not None:
+            lp = self.value(x)
+            with torch.no_grad():
+                grad = self.score_fn(self._unflatten(x)).reshape(x.shape)
+            return lp, grad
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            out = self._check(self.fn(self._unflatten(xg)), x.shape[0])
+            (grad,) = torch.autograd.grad(out, xg, torch.ones_like(out))
+        # A NaN log-density becomes -inf so that its proposal is rejected (or its trajectory
+        # flagged divergent); a non-finite gradient then only lives on such points.
+        return torch.nan_to_num(out.detach(), nan=-math.inf), grad
+
+    def check_init(self, x: Tensor) -> Tensor:
+        """Raise `InvalidInputError` when the log-density is not finite at any start point."""
+        with torch.no_grad():
+            out = self._check(self.fn(self._unflatten(x)), x.shape[0])
+        bad = ~torch.isfinite(out)
+        if bad.any():
+            idx = bad.nonzero().flatten().tolist()
+            raise InvalidInputError(
+                f"log-density is {out[idx[0]].item()} at the initial position of chain(s) "
+                f"{idx[:8]}; start the chains where the density is finite (--init / init=)"
+            )
+        return out
+
+
+class ScoreOnly(LogDensity):
+    """Only a score ∇ log p is known (e.g. a learned one): usable by ULA only.
+
+    `value` returns NaN, so kernels that need a Metropolis correction refuse it.
+
+    Example:
+        >>> s = ScoreOnly(lambda x: -x, (2,))
+        >>> s.value_and_grad(torch.ones(3, 2))[1][0].tolist()
+        [-1.0, -1.0]
+    """
+
+    has_log_prob = False
+
+    def __init__(self, score_fn: Callable[[Tensor], Tensor], event_shape: tuple[int, ...]):
+        super().__init__(lambda x: x.new_full((x.shape[0],), math.nan), event_shape, score_fn)
+
+    def value(self, x: Tensor) -> Tensor:
+        return x.new_full((x.shape[0],), math.nan)
+
+    def check_init(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            g = self.score_fn(self._unflatten(x))
+        if not isinstance(g, Tensor) or g.shape != (x.shape[0], *self.event_shape):
+            shape = list(g.shape) if isinstance(g, Tensor) else type(g).__name__
+            raise InvalidInputError(
+                f"score must return the input's shape {[x.shape[0], *self.event_shape]}, "
+                f"got {shape}"
+            )
+        if not torch.isfinite(g).all():
+            raise InvalidInputError("score is not finite at the initial position")
+        return self.value(x)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """Base of every kernel: configuration only, `init` and `step` are pure.
+
+    Attributes:
+        density: the wrapped log-density (or score).
+        step_size: scalar or ``[chains]``.
+        inverse_mass: diagonal inverse mass matrix (proposal variance), ``[d]`` or
+            ``[chains, d]``; ``None`` means identity.
+    """
+
+    density: LogDensity
+    step_size: float | Tensor = 0.1
+    inverse_mass: Tensor | None = None
+
+    # Acceptance rate that dual averaging aims at (Roberts & Rosenthal; Hoffman & Gelman).
+    target_accept: float = 0.8
+    uses_gradient: bool = True
+    needs_log_prob: bool = True
+
+    def _inv_mass(self, like: Tensor) -> Tensor:
+        if self.inverse_mass is None:
+            return torch.ones_like(like)
+        return self.inverse_mass.to(like).expand_as(like)
+
+    def init(self, position: Tensor) -> ChainState:
+        """State at ``position`` ``[chains, d]`` (log-density and gradient evaluated)."""
+        if self.uses_gradient:
+            lp, grad = self.density.value_and_grad(position)
+            return ChainState(position, lp, grad)
+        return ChainState(position, self.density.value(position), None)
+
+    def for_warmup(self) -> Kernel:
+        """The kernel run during warm-up (ULA warms up as MALA; see `ULA`)."""
+        return self
+
+    def trial(self) -> Kernel:
+        """The kernel whose one-step acceptance drives the initial step-size search."""
+        return self
+
+    def step(self, state: ChainState, generator: torch.Generator) -> tuple[ChainState, Info]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _info(
+        accept_prob: Tensor,
+        accepted: Tensor,
+        divergent: Tensor | None = None,
+        num_grad_evals: Tensor | int = 1,
+        tree_depth: Tensor | None = None,
+    ) -> Info:
+        n = accept_prob.shape[0]
+        zeros = torch.zeros(n, dtype=torch.long, device=accept_prob.device)
+        if not isinstance(num_grad_evals, Tensor):
+            num_grad_evals = torch.full_like(zeros, num_grad_evals)
+        return Info(
+            accept_prob,
+            accepted,
+            divergent if divergent is not None else torch.zeros_like(accepted),
+            num_grad_evals,
+            tree_depth if tree_depth is not None else zeros,
+        )
+
+
+def metropolis_accept(log_ratio: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Accept with probability min(1, exp(log_ratio)); NaN counts as rejection.
+
+    Returns:
+        ``(accept_prob [chains], accepted [chains] bool)``.
+    """
+    log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
+    accept_prob = log_ratio.clamp(max=0.0).exp()
+    u = torch.rand(
+        log_ratio.shape, generator=generator, dtype=log_ratio.dtype, device=log_ratio.device
+    )
+    return accept_prob, u < accept_prob
+
+
+# name -> kernel class; filled by the kernel modules (`@KERNELS.register("nuts")`).
+KERNELS: Registry[type[Kernel]] = Registry("sampler")

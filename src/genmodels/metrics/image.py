@@ -1,0 +1,326 @@
+"""Offline image metrics: Fréchet distance and k-NN precision/recall on a small classifier.
+
+FID needs Inception weights from the internet, so each labelled image data set gets its own
+feature extractor instead: a small conv classifier trained on the data set's train split
+(seconds on a CPU) whose penultimate activations play the role of Inception's pool features.
+The trained weights are cached per data set (safetensors, keyed by a hash of the train split
+and the architecture), so every later evaluation uses the same features.
+
+Reference features are those of the train split. Then for a sample x:
+
+- ``fd``: Fréchet distance between Gaussians fitted to the features of x and of the train
+  split (Heusel et al. 2017): ‖μ_x − μ_r‖² + Tr(Σ_x + Σ_r − 2 (Σ_x Σ_r)^{1/2});
+- ``fd_floor``: the same for the held-out test split, i.e. what fresh real images score;
+- ``precision`` / ``recall``: improved precision and recall (Kynkäänniemi et al. 2019) with
+  k-NN balls (k = 3) in feature space: the share of sample features inside the real manifold,
+  and of real features inside the sample manifold.
+
+Notation (code → paper): ``mu``, ``sigma`` → μ, Σ; ``radii`` → distance to the k-th nearest
+neighbour, NND_k; ``phi_r``, ``phi_g`` → Φ_r (real features), Φ_g (generated features).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from genmodels.errors import InvalidInputError, NotApplicableError
+from genmodels.metrics._cpu import one_cpu_thread
+from genmodels.targets.base import Target
+
+__all__ = [
+    "FeatureClassifier",
+    "cache_dir",
+    "evaluate_images",
+    "frechet_distance",
+    "image_classifier",
+    "precision_recall",
+]
+
+# Part of the cache key: change it whenever the network or its training changes.
+_ARCH_VERSION = "conv16-32-32-fc64-off-v1"
+_FEATURES = 64
+
+
+class FeatureClassifier(nn.Module):
+    """A small conv classifier; `features` gives its penultimate activations ``[n, 64]``.
+
+    Three 3×3 convolutions (the last two with stride 2), an adaptive 4×4 average pool, a
+    64-unit hidden layer (the features) and a linear read-out to the classes. Works for any
+    ``[C, H, W]``; it has ~50k parameters.
+
+    Example:
+        >>> net = FeatureClassifier(channels=1, num_classes=10)
+        >>> net.features(torch.zeros(5, 1, 8, 8)).shape
+        torch.Size([5, 64])
+    """
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+        )
+        self.hidden = nn.Linear(32 * 4 * 4, _FEATURES)
+        self.head = nn.Linear(_FEATURES, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        h = self.conv(x).flatten(1)  # (n, 32·4·4)
+        return F.relu(self.hidden(h))  # (n, 64)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))  # (n, classes) logits
+
+
+def cache_dir() -> Path:
+    """Where trained feature classifiers are kept: ``$GENMODELS_CACHE`` or ~/.cache/genmodels."""
+    return Path(os.environ.get("GENMODELS_CACHE") or Path.home() / ".cache" / "genmodels")
+
+
+def _dataset_key(target: Target) -> str:
+    digest = hashlib.sha256(_ARCH_VERSION.encode())
+    for t in (target.train_x, target.train_y):  # type: ignore[attr-defined]
+        digest.update(str(tuple(t.shape)).encode())
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in target.name)[-40:]
+    return f"{safe_name}-{digest.hexdigest()[:16]}"
+
+
+def _labelled_splits(target: Target) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    train_x = getattr(target, "train_x", None)
+    train_y = getattr(target, "train_y", None)
+    if train_x is None or train_y is None:
+        raise NotApplicableError(
+            f"image metrics for {target.name!r} need a labelled train split to train their "
+            "feature classifier"
+        )
+    return train_x, train_y, target.test_set(), getattr(target, "test_y", None)
+
+
+def _off_data_images(n: int, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
+    """Images that are clearly not data: uniform noise, Gaussian noise around a random grey
+    level, and smooth random blobs (noise upsampled from a quarter of the size)."""
+    c, h, w = shape
+    kind = torch.randint(0, 3, (n, 1, 1, 1), generator=generator)
+    uniform = 2 * torch.rand(n, c, h, w, generator=generator) - 1
+    level = 2 * torch.rand(n, 1, 1, 1, generator=generator) - 1
+    scale = 0.2 + 0.8 * torch.rand(n, 1, 1, 1, generator=generator)
+    gaussian = level + scale * torch.randn(n, c, h, w, generator=generator)
+    coarse = torch.randn(n, c, max(1, h // 4), max(1, w // 4), generator=generator)
+    blobs = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    x = torch.where(kind == 0, uniform, torch.where(kind == 1, gaussian, blobs))
+    return x.clamp(-1.0, 1.0)
+
+
+def _train(
+    net: FeatureClassifier, x: Tensor, y: Tensor, *, epochs: int, seed: int
+) -> FeatureClassifier:
+    """Adam (one-cycle schedule) on cross-entropy, minibatches of 64, light input noise.
+
+    Every batch gets a quarter as many `_off_data_images` labelled with an extra class, so
+    that garbage samples (an untrained generator's noise) get features of their own instead
+    of landing among the real images' features by chance.
+    """
+    g = torch.Generator().manual_seed(seed)
+    off_label = int(y.max()) + 1
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=3e-3, total_steps=epochs * -(-len(x) // 64)
+    )
+    net.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=g)
+        for idx in order.split(64):
+            # Noise makes the features smooth between the 17 grey levels a sampler may miss.
+            xb = x[idx] + 0.05 * torch.randn(x[idx].shape, generator=g)
+            off = _off_data_images(max(1, len(idx) // 4), tuple(x.shape[1:]), g)
+            xb = torch.cat([xb, off])
+            yb = torch.cat([y[idx], y.new_full((len(off),), off_label)])
+            loss = F.cross_entropy(net(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def _accuracy(net: FeatureClassifier, x: Tensor, y: Tensor) -> float:
+    """Share of images whose most likely data label (the off-data class left out) is y."""
+    return float((net(x)[:, :-1].argmax(1) == y).float().mean())
+
+
+def image_classifier(
+    target: Target, *, cache: str | Path | None = None, epochs: int = 8, verbose: bool = False
+) -> FeatureClassifier:
+    """The feature classifier of an image data set: loaded from the cache, or trained once.
+
+    Args:
+        target: an image data set with ``train_x``/``train_y`` (e.g. ``digits``).
+        cache: cache directory (default `cache_dir()`).
+        epochs: training epochs when there is no cached network.
+        verbose: print the training time and test accuracy after training.
+
+    Returns:
+        The classifier in eval mode, on the CPU.
+
+    Example:
+        >>> from genmodels.targets import get_target
+        >>> net = image_classifier(get_target("digits"))  # doctest: +SKIP
+    """
+    train_x, train_y, test_x, test_y = _labelled_splits(target)
+    num_classes = int(train_y.max()) + 2  # the labels and one class for off-data images
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the initial weights; _train seeds its own batches
+        net = FeatureClassifier(train_x.shape[1], num_classes)
+    path = Path(cache or cache_dir()) / f"classifier-{_dataset_key(target)}.safetensors"
+    if path.is_file():
+        try:
+            net.load_state_dict(load_file(path))
+            return net.eval()
+        except Exception:  # truncated, corrupt or foreign file: retrain and replace it
+            pass
+    with one_cpu_thread():
+        start = time.perf_counter()
+        net = _train(net, train_x.float(), train_y.long(), epochs=epochs, seed=0)
+    if verbose and test_y is not None:
+        accuracy = _accuracy(net, test_x.float(), test_y.long())
+        print(f"trained {path.name} in {time.perf_counter() - start:.1f}s, test acc {accuracy:.3f}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return net
+
+
+def _gaussian_fit(phi: Tensor) -> tuple[Tensor, Tensor]:
+    phi = phi.to(torch.float64)
+    mu = phi.mean(0)
+    centred = phi - mu
+    sigma = centred.T @ centred / (phi.shape[0] - 1)  # (d, d) unbiased covariance
+    return mu, sigma
+
+
+def _sqrtm_psd(a: Tensor) -> Tensor:
+    eigvals, eigvecs = torch.linalg.eigh(a)
+    return (eigvecs * eigvals.clamp_min(0).sqrt()) @ eigvecs.T
+
+
+def frechet_distance(phi_a: Tensor, phi_b: Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets ``[n, d]``, ``[m, d]``.
+
+    ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2}), with Tr (Σ_a Σ_b)^{1/2} computed as
+    Σ √λ of the symmetric PSD matrix Σ_a^{1/2} Σ_b Σ_a^{1/2} (same eigenvalues, stable).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> a = torch.randn(4000, 3, generator=g)
+        >>> round(frechet_distance(a, a + torch.tensor([2.0, 0.0, 0.0])), 2)
+        4.0
+    """
+    if phi_a.shape[0] < 2 or phi_b.shape[0] < 2:
+        raise InvalidInputError("the Fréchet distance needs at least two points per set")
+    mu_a, sigma_a = _gaussian_fit(phi_a)
+    mu_b, sigma_b = _gaussian_fit(phi_b)
+    root_a = _sqrtm_psd(sigma_a)
+    cross = torch.linalg.eigvalsh(root_a @ sigma_b @ root_a).clamp_min(0).sqrt().sum()
+    fd = (mu_a - mu_b).square().sum() + sigma_a.trace() + sigma_b.trace() - 2 * cross
+    return max(float(fd), 0.0)
+
+
+def _knn_radii(phi: Tensor, k: int) -> Tensor:
+    """Distance from each point to its k-th nearest other point, ``[n]``."""
+    d = torch.cdist(phi, phi)  # (n, n)
+    return d.kthvalue(k + 1, dim=1).values  # +1: the point itself is at distance 0
+
+
+def precision_recall(phi_r: Tensor, phi_g: Tensor, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall of Kynkäänniemi et al. (2019).
+
+    The real manifold is the union of balls around each real feature with radius its
+    distance to the k-th nearest real neighbour; precision is the share of generated
+    features inside it. Recall swaps the roles of the two sets.
+
+    Args:
+        phi_r: real features ``[n, d]``.
+        phi_g: generated features ``[m, d]`` (the paper uses m = n).
+        k: neighbourhood size.
+
+    Returns:
+        ``(precision, recall)``, each in [0, 1].
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> real = torch.randn(500, 2, generator=g)
+        >>> p, r = precision_recall(real, torch.randn(500, 2, generator=g) + 10.0)
+        >>> p, r
+        (0.0, 0.0)
+    """
+    if min(phi_r.shape[0], phi_g.shape[0]) <= k:
+        raise InvalidInputError(f"precision/recall with k={k} needs more than {k} points per set")
+    phi_r, phi_g = phi_r.to(torch.float64), phi_g.to(torch.float64)
+    radii_r, radii_g = _knn_radii(phi_r, k), _knn_radii(phi_g, k)
+    d_gr = torch.cdist(phi_g, phi_r)  # (m, n)
+    precision = (d_gr <= radii_r[None, :]).any(1).double().mean()
+    recall = (d_gr <= radii_g[:, None]).any(0).double().mean()
+    return float(precision), float(recall)
+
+
+@torch.no_grad()
+def _features(net: FeatureClassifier, x: Tensor) -> Tensor:
+    return torch.cat([net.features(b.float()) for b in x.split(2048)])  # (n, 64)
+
+
+def evaluate_images(
+    x: Tensor, target: Target, *, seed: int = 0, k: int = 3, cache: str | Path | None = None
+) -> dict[str, float | int]:
+    """``{"n", "fd", "fd_floor", "precision", "recall"}`` of images ``x`` ``[n, C, H, W]``.
+
+    Precision and recall compare equal numbers of points (as in the paper): the larger of
+    the sample and the train split is subsampled (with ``seed``) to the size of the smaller.
+    The Fréchet distance of a finite sample is biased upwards by about Tr Σ / n, so
+    ``fd_floor`` (at the test split's size, 359 for digits) is the fair bar for samples of
+    about that size; larger samples of real images score somewhat below it.
+
+    Args:
+        x: images in [−1, 1], already checked against the target's event shape.
+        target: a labelled image data set.
+        seed: seeds the subsampling for precision/recall.
+        k: neighbourhood size of precision/recall.
+        cache: directory of cached classifiers (default `cache_dir()`).
+    """
+    train_x, _, test_x, _ = _labelled_splits(target)
+    net = image_classifier(target, cache=cache)
+    with one_cpu_thread():
+        phi_g = _features(net, x.cpu())
+        phi_train = _features(net, train_x)
+        phi_test = _features(net, test_x)
+    m = min(len(phi_g), len(phi_train))
+    g = torch.Generator().manual_seed(seed)
+    sub_g = phi_g[torch.randperm(len(phi_g), generator=g)[:m]]
+    sub_r = phi_train[torch.randperm(len(phi_train), generator=g)[:m]]
+    precision, recall = precision_recall(sub_r, sub_g, k=k)
+    return {
+        "n": int(x.shape[0]),
+        "fd": frechet_distance(phi_g, phi_train),
+        "fd_floor": frechet_distance(phi_test, phi_train),
+        "precision": precision,
+        "recall": recall,
+    }

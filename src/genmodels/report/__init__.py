@@ -1,0 +1,1 @@
+"""Reports: image grids, animations, plots and the HTML comparison report."""

@@ -1,0 +1,177 @@
+"""Callbacks for `fit`: progress bar, metrics.jsonl, TensorBoard, evaluation, sample previews."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from genmodels.training.loop import Callback, TrainState
+
+__all__ = [
+    "Evaluate",
+    "JsonlLogger",
+    "ProgressBar",
+    "SamplePreview",
+    "TensorBoardLogger",
+    "default_callbacks",
+]
+
+
+class ProgressBar(Callback):
+    """A tqdm bar with each player's loss; tqdm shows it/s."""
+
+    def on_start(self, state: TrainState) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=state.config.steps, initial=state.start_step, desc="train", dynamic_ncols=True
+        )
+
+    def on_step(self, state: TrainState) -> None:
+        self.bar.update(1)
+        if state.step % 10 == 0 or state.is_last:
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in state.losses.items()}, refresh=False)
+
+    def on_end(self, state: TrainState) -> None:
+        self.bar.close()
+
+
+class JsonlLogger(Callback):
+    """Appends one JSON line every ``every`` steps (and whenever a callback logged metrics).
+
+    Each line: ``step``, ``seconds``, ``loss/<player>`` (mean since the previous line),
+    ``lr/<player>`` and whatever other callbacks put in ``state.logs``.
+    """
+
+    def __init__(self, path: str | Path, every: int = 50) -> None:
+        self.path = Path(path)
+        self.every = max(1, every)
+        self._sums: dict[str, float] = {}
+        self._count = 0
+
+    def on_start(self, state: TrainState) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if state.start_step == 0:
+            self.path.write_text("")
+        elif self.path.exists():  # drop lines past the checkpoint we resume from
+            lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
+            keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= state.start_step]
+            self.path.write_text("".join(ln + "\n" for ln in keep))
+
+    def on_step(self, state: TrainState) -> None:
+        for k, v in state.losses.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        self._count += 1
+        if state.step % self.every and not state.logs and not state.is_last:
+            return
+        row: dict[str, Any] = {"step": state.step, "seconds": round(state.seconds, 3)}
+        row.update({f"loss/{k}": v / self._count for k, v in self._sums.items()})
+        row.update({f"lr/{k}": v for k, v in state.lr.items()})
+        row.update(state.logs)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self._sums, self._count = {}, 0
+
+
+class TensorBoardLogger(Callback):
+    """Writes the losses and ``state.logs`` to TensorBoard (needs the tensorboard package)."""
+
+    def __init__(self, log_dir: str | Path, every: int = 50) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(log_dir))
+        self.every = max(1, every)
+
+    def on_step(self, state: TrainState) -> None:
+        if state.step % self.every == 0 or state.logs:
+            for k, v in {**{f"loss/{k}": v for k, v in state.losses.items()}, **state.logs}.items():
+                self.writer.add_scalar(k, v, state.step)
+
+    def on_end(self, state: TrainState) -> None:
+        self.writer.close()
+
+
+def _ema_samples(state: TrainState, n: int, seed: int) -> Tensor:
+    with torch.no_grad(), state.ema.applied(state.model) as model:
+        model.eval()
+        x = model.sample(n, generator=torch.Generator().manual_seed(seed)).x
+        model.train()
+    return x.cpu()
+
+
+class Evaluate(Callback):
+    """Scores EMA samples every ``every`` steps (and at the end) with any metrics function.
+
+    Args:
+        metrics: ``metrics(x, target, seed=...) -> {name: float}``, e.g.
+            `genmodels.metrics.evaluate_samples`.
+        every: steps between evaluations (0: only at the end).
+        n: samples per evaluation.
+        seed: sampling and metric seed (fixed, so evaluations are comparable over time).
+    """
+
+    def __init__(
+        self,
+        metrics: Callable[..., dict[str, float]],
+        every: int = 0,
+        n: int = 2000,
+        seed: int = 0,
+    ) -> None:
+        self.metrics, self.every, self.n, self.seed = metrics, every, n, seed
+        self.last: dict[str, float] = {}
+
+    def on_step(self, state: TrainState) -> None:
+        if not (state.is_last or (self.every and state.step % self.every == 0)):
+            return
+        x = _ema_samples(state, self.n, self.seed)
+        result = self.metrics(x, state.target, seed=self.seed)
+        self.last = {k: float(v) for k, v in result.items() if isinstance(v, int | float)}
+        state.logs.update({f"eval/{k}": v for k, v in self.last.items()})
+
+
+class SamplePreview(Callback):
+    """Writes ``samples.png`` (an image grid, or a scatter for 2-D data) from the EMA weights."""
+
+    def __init__(self, path: str | Path, every: int = 0, n: int = 64, seed: int = 0) -> None:
+        self.path, self.every, self.n, self.seed = Path(path), every, n, seed
+
+    def on_step(self, state: TrainState) -> None:
+        if not (state.is_last or (self.every and state.step % self.every == 0)):
+            return
+        from genmodels.report.animate import save_scatter
+        from genmodels.report.grid import save_image_grid
+
+        x = _ema_samples(state, self.n, self.seed)
+        if x.ndim == 4:
+            save_image_grid(x, self.path, nrow=int(self.n**0.5))
+        elif x.shape[-1] == 2:
+            save_scatter(x, self.path)
+
+
+def default_callbacks(
+    out_dir: str | Path | None,
+    config: Any,
+    *,
+    metrics: Callable[..., dict[str, float]] | None = None,
+    preview: bool = True,
+) -> list[Callback]:
+    """Progress bar, evaluation (when ``metrics`` is given), preview, metrics.jsonl, TensorBoard."""
+    callbacks: list[Callback] = []
+    if config.progress:
+        callbacks.append(ProgressBar())
+    if metrics is not None:
+        callbacks.append(Evaluate(metrics, config.eval_every, config.eval_samples, config.seed))
+    if out_dir is not None:
+        out = Path(out_dir)
+        if preview:
+            callbacks.append(SamplePreview(out / "samples.png", config.eval_every))
+        callbacks.append(JsonlLogger(out / "metrics.jsonl", config.log_every))
+        with contextlib.suppress(ImportError):  # tensorboard is optional
+            callbacks.append(TensorBoardLogger(out / "tensorboard", config.log_every))
+    return callbacks
