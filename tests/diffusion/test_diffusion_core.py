@@ -103,6 +103,7 @@ def test_sliced_score_matching_is_minimised_by_the_true_score(generator):
     assert float(wrong) > float(true) + 0.2
 
 
+@pytest.mark.slow  # importing POT takes ~10 s on a loaded machine
 def test_flow_matching_loss_and_ot_pairing(generator):
     x0 = torch.randn(64, 2, generator=generator)
     eps = torch.randn(64, 2, generator=generator)

@@ -43,7 +43,7 @@ TIME_SCALE = 999.0  # networks see c = 999·t for t ∈ [0, 1] (score_sde's VP c
 class NetConfig:
     """Network size: `TimeMLP` (width, depth) for vectors, `UNet` (unet_*) for images."""
 
-    width: int = 256
+    width: int = 128
     depth: int = 3
     unet_base: int = 32
     unet_mults: tuple[int, ...] = field(default_factory=lambda: (1, 2))

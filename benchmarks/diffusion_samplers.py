@@ -1,0 +1,191 @@
+"""Diffusion sampler benchmarks (not part of `make test`).
+
+(a) overhead: wall time of our DDIM / DDPM loops and of diffusers' DDIMScheduler /
+    DDPMScheduler loops, divided by the time of the bare network evaluations they make
+    (same network, batch and steps). Goal ≤ 1.05×.
+(b) quality vs NFE on eight_gaussians, with the exact ε-network of the target (a Gaussian
+    mixture, so every noised marginal is known in closed form): the fewest NFE at which each
+    sampler's MMD to exact draws reaches that of 1,000-step ancestral sampling. This measures
+    the samplers' discretisation error alone, free of training error. Goal ≤ 20 NFE.
+
+Usage:
+    PYTHONPATH=src python benchmarks/diffusion_samplers.py [--part a|b|all] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import torch
+
+from genmodels.diffusion.samplers import (
+    NFECounter,
+    sample_ddim,
+    sample_ddpm,
+    sample_dpmpp_2m,
+    sample_euler,
+    sample_heun,
+)
+from genmodels.diffusion.schedules import DiscreteSchedule, karras_sigmas
+from genmodels.nets.mlp import TimeMLP
+
+
+def _best_of(fn, repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def overhead(batch: int = 1024, repeats: int = 3) -> dict[str, float]:
+    """Part (a): loop time / bare network time for DDIM (50 steps) and DDPM (250 steps)."""
+    torch.manual_seed(0)
+    net = TimeMLP(2, width=128, depth=3).eval()
+    schedule = DiscreteSchedule.linear()
+    x_T = torch.randn(batch, 2)
+    results: dict[str, float] = {}
+    try:
+        import diffusers
+    except ImportError:
+        diffusers = None
+    for kind, steps in (("ddim", 50), ("ddpm", 250)):
+        timesteps = schedule.timesteps(steps)
+
+        @torch.no_grad()
+        def bare(timesteps=timesteps):
+            x = x_T
+            for t in timesteps.tolist():
+                x = net(x, x.new_full((batch,), t))
+
+        def ours(timesteps=timesteps, kind=kind):
+            g = torch.Generator().manual_seed(0)
+            if kind == "ddim":
+                sample_ddim(net, x_T, schedule, timesteps)
+            else:
+                sample_ddpm(net, x_T, schedule, timesteps, generator=g)
+
+        t_bare = _best_of(bare, repeats)
+        results[f"{kind}_{steps}_bare_s"] = t_bare
+        results[f"{kind}_{steps}_ours_x"] = _best_of(ours, repeats) / t_bare
+        if diffusers is not None:
+            cls = diffusers.DDIMScheduler if kind == "ddim" else diffusers.DDPMScheduler
+            scheduler = cls(num_train_timesteps=1000, clip_sample=False)
+
+            @torch.no_grad()
+            def theirs(scheduler=scheduler, steps=steps):
+                scheduler.set_timesteps(steps)
+                g = torch.Generator().manual_seed(0)
+                x = x_T
+                for t in scheduler.timesteps:
+                    eps = net(x, x.new_full((batch,), float(t)))
+                    x = scheduler.step(eps, t, x, generator=g).prev_sample
+
+            results[f"{kind}_{steps}_diffusers_x"] = _best_of(theirs, repeats) / t_bare
+    return results
+
+
+# ---- part (b) -------------------------------------------------------------------------------
+
+
+class ExactEps:
+    """ε*(x_t) = −σ ∇ log p_t for a Gaussian-mixture target (Σₖ wₖ N(μₖ, sₖ² I))."""
+
+    def __init__(self, target) -> None:
+        self.means, self.stds, self.weights = target.means, target.stds, target.weights
+
+    def __call__(self, x: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        a, s = alpha.reshape(-1, 1), sigma.reshape(-1, 1)
+        var = a**2 * self.stds**2 + s**2  # [B, K]
+        mu = a[:, :, None] * self.means  # [B, K, d]
+        sq = (x[:, None, :] - mu).square().sum(-1)
+        logits = self.weights.log() - 0.5 * sq / var - var.log() * (x.shape[1] / 2)
+        r = torch.softmax(logits, -1)
+        score = (r[:, :, None] * (mu - x[:, None, :]) / var[:, :, None]).sum(1)
+        return -s * score
+
+
+def mmd(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.25, 0.5, 1.0, 2.0)) -> float:
+    def k(a, b):
+        d2 = torch.cdist(a, b).square()
+        return sum(torch.exp(d2 * (-0.5 / (h * h))) for h in bandwidths)
+
+    return float(k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean())
+
+
+def quality_vs_nfe(n: int = 4000, seeds: int = 3) -> dict[str, object]:
+    """Part (b): fewest NFE reaching the MMD of 1000-step ancestral sampling (mean over seeds)."""
+    from genmodels.targets.base import get_target
+
+    target = get_target("eight_gaussians")
+    eps_fn = ExactEps(target)
+    schedule = DiscreteSchedule.linear()
+    ref = target.sample(n, torch.Generator().manual_seed(999))
+
+    def ddpm_eps(x, t):
+        alpha, sigma = (c.to(x) for c in schedule.alpha_sigma(t.long()))
+        return eps_fn(x, alpha, sigma)
+
+    def denoiser(x_hat, sigma_hat):
+        return x_hat - sigma_hat[:, None] * eps_fn(x_hat, torch.ones_like(sigma_hat), sigma_hat)
+
+    s_min, s_max = float(schedule.sigmas_hat[0]), float(schedule.sigmas_hat[-1])
+
+    def run(name: str, steps: int, seed: int) -> tuple[torch.Tensor, int]:
+        g = torch.Generator().manual_seed(seed)
+        x_T = torch.randn(n, 2, generator=g)
+        if name in ("ancestral", "ddim"):
+            eps = NFECounter(ddpm_eps)
+            sampler = sample_ddpm if name == "ancestral" else sample_ddim
+            x = sampler(eps, x_T, schedule, schedule.timesteps(steps, "trailing"), generator=g)
+            return x, eps.nfe
+        solver = {"euler": sample_euler, "heun": sample_heun, "dpmpp_2m": sample_dpmpp_2m}[name]
+        den = NFECounter(denoiser)
+        x = solver(den, x_T * math.sqrt(1 + s_max**2), karras_sigmas(steps, s_min, s_max))
+        return x, den.nfe
+
+    def score(name: str, steps: int) -> tuple[float, int]:
+        vals, nfe = [], 0
+        for seed in range(seeds):
+            x, nfe = run(name, steps, seed)
+            vals.append(mmd(x, ref))
+        return sum(vals) / len(vals), nfe
+
+    target_mmd, _ = score("ancestral", 1000)
+    floor = sum(mmd(target.sample(n, torch.Generator().manual_seed(s)), ref) for s in range(seeds))
+    out: dict[str, object] = {"ancestral_1000_mmd": target_mmd, "mmd_floor": floor / seeds}
+    grid = (3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 500, 1000)
+    for name in ("ancestral", "ddim", "euler", "heun", "dpmpp_2m"):
+        curve = []
+        for steps in grid:
+            m, nfe = score(name, steps)
+            curve.append((nfe, round(m, 5)))
+            if m <= target_mmd * 1.05:
+                break
+        reached = curve[-1][1] <= target_mmd * 1.05
+        out[name] = {"nfe_to_match": curve[-1][0] if reached else None, "curve": curve}
+        print(name, out[name], flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("a", "b", "all"), default="all")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results: dict[str, object] = {}
+    if args.part in ("a", "all"):
+        results["overhead"] = overhead()
+        print(json.dumps(results["overhead"], indent=1), flush=True)
+    if args.part in ("b", "all"):
+        results["quality_vs_nfe"] = quality_vs_nfe()
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
