@@ -12,6 +12,7 @@ from genmodels.errors import NotApplicableError
 from genmodels.models.base import GenerativeModel
 from genmodels.models.common import bin_width
 from genmodels.models.likelihood import dataset_nll
+from genmodels.samples import Samples
 
 
 class _Uniform(GenerativeModel):
@@ -24,6 +25,13 @@ class _Uniform(GenerativeModel):
         super().__init__(None, event_shape)
         self.width = 2.0 + bin_width(num_levels)
         self.dim = math.prod(event_shape)
+
+    def loss(self, batch: Tensor) -> Tensor:
+        return -self.log_prob(batch).mean()
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, **options) -> Samples:
+        u = torch.rand(n, *self.event_shape, generator=generator)
+        return Samples(self.width * (u - 0.5))
 
     def log_prob(self, x: Tensor) -> Tensor:
         inside = (x.abs() <= self.width / 2).flatten(1).all(1)

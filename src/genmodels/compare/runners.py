@@ -27,8 +27,8 @@ __all__ = ["RUNNERS", "ChainRunner", "ModelRunner", "get_runner", "known_methods
 RUNNERS: Registry[MethodRunner] = Registry("method")
 """Explicitly registered runners; they take precedence over the automatic ones."""
 
-# Packages whose import registers models into MODELS (a package not there yet is skipped).
-_MODEL_PACKAGES = ("genmodels.models", "genmodels.diffusion", "genmodels.hybrids")
+# Importing genmodels.models registers every learned model (maps and diffusion) in MODELS.
+_MODEL_PACKAGES = ("genmodels.models",)
 
 
 def _kernels() -> Any:

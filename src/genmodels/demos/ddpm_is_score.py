@@ -28,7 +28,6 @@ __all__: list[str] = []
 )
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Train a DDPM on eight_gaussians; compare its losses and three samplers."""
-    import genmodels.diffusion  # noqa: F401  (registers ddpm in MODELS)
     from genmodels.diffusion.losses import denoising_loss, dsm_loss
     from genmodels.metrics.evaluate import evaluate_samples
     from genmodels.models import MODELS

@@ -42,7 +42,6 @@ class _FlatDigits(Target):
 )
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Train a small DDPM on digits, inpaint the bottom half of test digits."""
-    import genmodels.diffusion  # noqa: F401  (registers ddpm in MODELS)
     from genmodels.hybrids import inpaint
     from genmodels.models import MODELS
     from genmodels.report.grid import save_image_grid

@@ -39,7 +39,6 @@ def modes_visited(labels: Tensor, k: int) -> Tensor:
 )
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Chains from one mode vs a trained DDPM (and flow-proposal MH) on `eight_gaussians`."""
-    import genmodels.diffusion  # noqa: F401  (registers ddpm in MODELS)
     from genmodels.hybrids import FlowFitConfig, fit_flow, flow_mh
     from genmodels.mcmc import sample_chains
     from genmodels.metrics.chains import chain_summary

@@ -35,7 +35,6 @@ _VARIANTS = {
 )
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Train a VE score SDE on eight_gaussians; MMD of P, C and PC samplers vs NFE."""
-    import genmodels.diffusion  # noqa: F401  (registers sde_ve in MODELS)
     from genmodels.metrics.evaluate import evaluate_samples
     from genmodels.models import MODELS
     from genmodels.training import TrainConfig, fit

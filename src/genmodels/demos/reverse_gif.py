@@ -23,7 +23,6 @@ __all__: list[str] = []
 @register_demo("reverse-gif", "the reverse diffusion on digits, from noise to digits, as a GIF")
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Train a small DDPM on digits and animate its ancestral sampling."""
-    import genmodels.diffusion  # noqa: F401  (registers ddpm in MODELS)
     from genmodels.models import MODELS
     from genmodels.report.animate import save_animation
     from genmodels.report.grid import save_image_grid

@@ -12,6 +12,7 @@ shapes with more than one axis are flattened to ``[chains, d]`` by `LogDensity`.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -198,7 +199,7 @@ class ScoreOnly(LogDensity):
 
 
 @dataclass(frozen=True)
-class Kernel:
+class Kernel(abc.ABC):
     """Base of every kernel: configuration only, `init` and `step` are pure.
 
     Attributes:
@@ -237,8 +238,9 @@ class Kernel:
         """The kernel whose one-step acceptance drives the initial step-size search."""
         return self
 
+    @abc.abstractmethod
     def step(self, state: ChainState, generator: torch.Generator) -> tuple[ChainState, Info]:
-        raise NotImplementedError
+        """One transition of every chain: ``(state, generator) -> (new state, Info)``."""
 
     @staticmethod
     def _info(

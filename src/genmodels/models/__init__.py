@@ -20,6 +20,10 @@ __all__ = [
 
 _MAPS = ("gan", "vae", "flow")
 
+# The diffusion methods register into the same MODELS; importing them here means
+# `from genmodels.models import MODELS` always sees every learned model.
+import genmodels.diffusion  # noqa: E402, F401
+
 
 def METHOD_CAMPS() -> dict[str, str]:
     """The maps this package registers: ``{"gan": "map", "vae": "map", "flow": "map"}``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -44,7 +45,7 @@ class Player:
     betas: tuple[float, float] | None = None
 
 
-class GenerativeModel(nn.Module):
+class GenerativeModel(nn.Module, abc.ABC):
     """A learned generative model: it owns its loss and its sampler.
 
     Subclasses set `camp` and `likelihood`, define a dataclass `Config` next to the model,
@@ -66,13 +67,14 @@ class GenerativeModel(nn.Module):
         self.config = config
         self.event_shape = tuple(event_shape)
 
+    @abc.abstractmethod
     def loss(self, batch: Tensor) -> Tensor:
-        raise NotImplementedError  # abstractmethod: every model defines its loss
+        """A scalar to minimise on a batch ``[B, *event_shape]``."""
 
     def sample(
         self, n: int, *, generator: torch.Generator | None = None, **options: Any
     ) -> Samples:
-        raise NotImplementedError  # abstractmethod: every model defines its sampler
+        """``n`` independent draws (and their cost) as `Samples`."""
 
     def log_prob(self, x: Tensor) -> Tensor:
         from genmodels.errors import NotApplicableError

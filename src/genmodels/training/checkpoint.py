@@ -141,10 +141,8 @@ def save_checkpoint(
 
 
 def ensure_methods_registered() -> None:
-    """Import every method-registering package so that `MODELS` holds diffusion models too."""
-    from genmodels.methods import list_methods
-
-    list_methods()  # imports genmodels.models, .diffusion, .mcmc, .hybrids
+    """Import `genmodels.models`, whose import registers every learned model in `MODELS`."""
+    import genmodels.models  # noqa: F401
 
 
 def has_checkpoint(out_dir: str | Path) -> bool:
