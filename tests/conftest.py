@@ -48,3 +48,29 @@ def run_cli(tmp_path: Path):
         return proc
 
     return run
+
+
+class CliResult:
+    """What `cli` returns, like `subprocess.CompletedProcess` (returncode, stdout, stderr)."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``genmodels ARGS`` in-process (no interpreter start-up); returns a `CliResult`."""
+    from genmodels.cli import main
+
+    def run(*args: object, check: bool = False) -> CliResult:
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        out, err = capsys.readouterr()
+        if check and code != 0:
+            raise AssertionError(f"genmodels {args} failed: {err}")
+        return CliResult(code, out, err)
+
+    return run

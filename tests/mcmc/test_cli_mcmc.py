@@ -5,34 +5,8 @@ from __future__ import annotations
 import json
 
 import arviz as az
-import pytest
 
 from cli_contract import assert_one_line_error
-from genmodels.cli import main
-
-
-class _Proc:
-    """What `run_cli` returns, for CLI calls made in-process (no interpreter start-up)."""
-
-    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-@pytest.fixture
-def cli(capsys):
-    def run(*args, check: bool = False) -> _Proc:
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        if check and code != 0:
-            raise AssertionError(f"genmodels {args} failed: {err}")
-        return _Proc(code, out, err)
-
-    return run
-
 
 SUMMARY_KEYS = {
     "sampler",

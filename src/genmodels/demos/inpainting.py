@@ -9,30 +9,15 @@ kept exactly, and the completed half is closer to the truth than unconditional s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from genmodels.demos._digits_ddpm import train_digits_ddpm
 from genmodels.demos.base import register_demo, write_result
 from genmodels.targets import get_target
-from genmodels.targets.base import Target
 
 __all__: list[str] = []
-
-
-class _FlatDigits(Target):
-    """The digits training split as 64-vectors (so the DDPM uses its fast MLP)."""
-
-    kind: ClassVar[str] = "image"
-    event_shape = (64,)
-
-    def __init__(self, images: Tensor) -> None:
-        self.x = images.reshape(len(images), 64)  # [N, 1, 8, 8] -> [N, 64]
-        self.name = "digits_flat"
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.x[torch.randint(0, len(self.x), (n,), generator=generator)]
 
 
 @register_demo(
@@ -43,22 +28,11 @@ class _FlatDigits(Target):
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Train a small DDPM on digits, inpaint the bottom half of test digits."""
     from genmodels.hybrids import inpaint
-    from genmodels.models import MODELS
     from genmodels.report.grid import save_image_grid
-    from genmodels.training import TrainConfig, fit
 
     out_dir = Path(out_dir)
     digits = get_target("digits")
-    torch.manual_seed(seed)
-    ddpm_cls = MODELS.get("ddpm")
-    ddpm = ddpm_cls(ddpm_cls.Config(width=256, depth=3), (64,))
-    train = TrainConfig(
-        steps=300 if quick else 2000, batch_size=128, lr=2e-3, seed=seed, device="cpu",
-        progress=False, ema_decay=0.0 if quick else 0.999,
-    )  # fmt: skip
-    state = fit(ddpm, _FlatDigits(digits.train_x), train)
-    ddpm.load_state_dict(state.ema.state_dict())
-    ddpm.eval()
+    ddpm, state = train_digits_ddpm(digits.train_x, seed=seed, quick=quick)
 
     n = 16 if quick else 40
     truth = digits.test_x[:n].reshape(n, 64)  # [n, 64]
@@ -78,7 +52,7 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     train_mean = digits.train_x.reshape(-1, 64).mean(0, keepdim=True).expand_as(truth)
     result = {
         "n": n,
-        "train_steps": train.steps,
+        "train_steps": state.step,
         "train_seconds": round(state.seconds, 1),
         "sampler": {"steps": steps, "corrector_steps": corrector, "snr": 0.16},
         "known_half_max_abs_error": float((filled.x - truth)[~unknown].abs().max()),

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from genmodels.demos._digits_ddpm import train_digits_ddpm
 from genmodels.demos.base import register_demo, write_result
-from genmodels.demos.inpainting import _FlatDigits
 from genmodels.targets import get_target
 
 __all__: list[str] = []
@@ -23,23 +23,12 @@ __all__: list[str] = []
 @register_demo("reverse-gif", "the reverse diffusion on digits, from noise to digits, as a GIF")
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Train a small DDPM on digits and animate its ancestral sampling."""
-    from genmodels.models import MODELS
     from genmodels.report.animate import save_animation
     from genmodels.report.grid import save_image_grid
-    from genmodels.training import TrainConfig, fit
 
     out_dir = Path(out_dir)
     digits = get_target("digits")
-    torch.manual_seed(seed)
-    ddpm_cls = MODELS.get("ddpm")
-    ddpm = ddpm_cls(ddpm_cls.Config(width=256, depth=3), (64,))
-    train = TrainConfig(
-        steps=300 if quick else 2000, batch_size=128, lr=2e-3, seed=seed, device="cpu",
-        progress=False, ema_decay=0.0 if quick else 0.999,
-    )  # fmt: skip
-    state = fit(ddpm, _FlatDigits(digits.train_x), train)
-    ddpm.load_state_dict(state.ema.state_dict())
-    ddpm.eval()
+    ddpm, state = train_digits_ddpm(digits.train_x, seed=seed, quick=quick)
 
     steps = 50 if quick else 200
     every = max(1, steps // 40)
@@ -56,7 +45,7 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     save_animation(frames, out_dir / "reverse.gif", fps=10, nrow=8)
     save_image_grid(final, out_dir / "final.png", nrow=8)
     result = {
-        "train_steps": train.steps,
+        "train_steps": state.step,
         "train_seconds": round(state.seconds, 1),
         "sampler": "ancestral",
         "steps": steps,
