@@ -198,7 +198,13 @@ def sample_chains(
         )
 
     t_start = time.perf_counter()
-    bar = tqdm(total=warmup + draws, disable=not progress, desc=f"{sampler} warm-up", leave=False)
+    # disable=None: no bar when stderr is not a terminal (CI logs, pipes)
+    bar = tqdm(
+        total=warmup + draws,
+        disable=None if progress else True,
+        desc=f"{sampler} warm-up",
+        leave=False,
+    )
     grad_evals_warmup = torch.zeros((), dtype=torch.long, device=device)
     if warmup > 0 and adapt_step_size and step_size is None:
         eps = search_step_size(kernel, eps)

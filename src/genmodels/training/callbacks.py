@@ -30,7 +30,11 @@ class ProgressBar(Callback):
         from tqdm.auto import tqdm
 
         self.bar = tqdm(
-            total=state.config.steps, initial=state.start_step, desc="train", dynamic_ncols=True
+            total=state.config.steps,
+            initial=state.start_step,
+            desc="train",
+            dynamic_ncols=True,
+            disable=None,  # no bar when stderr is not a terminal (CI logs, pipes)
         )
 
     def on_step(self, state: TrainState) -> None:
