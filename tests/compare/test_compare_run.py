@@ -149,8 +149,10 @@ def test_settings_file_and_overrides(tmp_path):
     path.write_text("seed = 3\nn_samples = 100\n[methods.ddpm.train]\nsteps = 7\n")
     s = load_settings(path, seed=5, budget_seconds=None)
     assert (s.seed, s.n_samples, s.budget_seconds) == (5, 100, 540.0)
-    merged = merge(default_method_settings("ddpm", "diffusion", "toy2d"), s.methods["ddpm"])
-    assert merged["train"] == {"steps": 7}
+    default = default_method_settings("ddpm", "diffusion", "toy2d")
+    merged = merge(default, s.methods["ddpm"])
+    assert merged["train"] == {**default["train"], "steps": 7}  # the file wins, defaults stay
+    assert merged["model"] == default["model"]
     path.write_text("sed = 3\n")
     with pytest.raises(ConfigError, match="unknown key"):
         load_settings(path)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from genmodels.diffusion.parameterization import append_dims
-from genmodels.errors import InvalidInputError
+from genmodels.errors import InvalidInputError, NotApplicableError
 
 __all__ = [
     "Parameterization",
@@ -171,7 +171,12 @@ def minibatch_ot_pairing(x_0: Tensor, x_1: Tensor) -> Tensor:
     Tong et al. 2023 (OT-CFM) and Pooladian et al. 2023: with uniform weights on equal-size
     batches the plan is a permutation, found by POT's network simplex (``ot.emd``).
     """
-    import ot
+    try:
+        import ot
+    except ImportError:
+        raise NotApplicableError(
+            "minibatch OT coupling needs POT: pip install 'genmodels[ot]'"
+        ) from None
 
     a = x_0.new_full((x_0.shape[0],), 1.0 / x_0.shape[0]).double().cpu().numpy()
     b = x_1.new_full((x_1.shape[0],), 1.0 / x_1.shape[0]).double().cpu().numpy()
