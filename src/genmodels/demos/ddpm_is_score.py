@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from genmodels.demos._plot import pyplot
+from genmodels.demos._train import train_demo_model
 from genmodels.demos.base import register_demo, save_figure, write_result
 from genmodels.targets import get_target
 
@@ -30,21 +31,10 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Train a DDPM on eight_gaussians; compare its losses and three samplers."""
     from genmodels.diffusion.losses import denoising_loss, dsm_loss
     from genmodels.metrics.evaluate import evaluate_samples
-    from genmodels.models import MODELS
-    from genmodels.training import TrainConfig, fit
 
     out_dir = Path(out_dir)
     target = get_target("eight_gaussians")
-    torch.manual_seed(seed)
-    ddpm_cls = MODELS.get("ddpm")
-    ddpm = ddpm_cls(ddpm_cls.Config(width=128, depth=3), (2,))
-    train = TrainConfig(
-        steps=400 if quick else 3000, batch_size=256, lr=2e-3, seed=seed, device="cpu",
-        progress=False, ema_decay=0.0 if quick else 0.999,
-    )  # fmt: skip
-    state = fit(ddpm, target, train)
-    ddpm.load_state_dict(state.ema.state_dict())
-    ddpm.eval()
+    ddpm, state = train_demo_model("ddpm", target, seed=seed, quick=quick)
 
     # The two losses on one batch, one t and one ε per example.
     g = torch.Generator().manual_seed(seed)
@@ -67,7 +57,7 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     }
     result: dict = {
         "target": "eight_gaussians",
-        "train_steps": train.steps,
+        "train_steps": state.step,
         "loss_eps": float(l_simple),
         "loss_dsm_sigma2": float(l_dsm),
         "loss_eps_over_2dsm": float(l_simple / (2 * l_dsm)),

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from genmodels.demos._plot import pyplot
+from genmodels.demos._train import train_demo_model
 from genmodels.demos.base import register_demo, save_figure, write_result
 from genmodels.targets import get_target
 
@@ -42,8 +43,6 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     from genmodels.hybrids import FlowFitConfig, fit_flow, flow_mh
     from genmodels.mcmc import sample_chains
     from genmodels.metrics.chains import chain_summary
-    from genmodels.models import MODELS
-    from genmodels.training import TrainConfig, fit
 
     out_dir = Path(out_dir)
     target = get_target("eight_gaussians")
@@ -61,16 +60,7 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
         )  # fmt: skip
         runs[name], cost[name] = s.x, s.seconds
 
-    torch.manual_seed(seed)
-    ddpm_cls = MODELS.get("ddpm")
-    ddpm = ddpm_cls(ddpm_cls.Config(width=128, depth=3), (2,))
-    train = TrainConfig(
-        steps=400 if quick else 4000, batch_size=256, lr=2e-3, seed=seed, device="cpu",
-        progress=False, ema_decay=0.0 if quick else 0.999,
-    )  # fmt: skip
-    state = fit(ddpm, target, train)
-    ddpm.load_state_dict(state.ema.state_dict())  # sample with the averaged weights
-    ddpm.eval()
+    ddpm, state = train_demo_model("ddpm", target, seed=seed, quick=quick, steps=(400, 4000))
     s = ddpm.sample(chains * draws, generator=g, sampler="ddim", steps=50)
     runs["ddpm"] = s.x.reshape(chains, draws, 2)  # independent draws laid out as chains
     cost["ddpm"] = s.seconds + state.seconds

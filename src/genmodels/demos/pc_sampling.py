@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from genmodels.demos._plot import pyplot
+from genmodels.demos._train import train_demo_model
 from genmodels.demos.base import register_demo, save_figure, write_result
 from genmodels.targets import get_target
 
@@ -36,26 +37,15 @@ _VARIANTS = {
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Train a VE score SDE on eight_gaussians; MMD of P, C and PC samplers vs NFE."""
     from genmodels.metrics.evaluate import evaluate_samples
-    from genmodels.models import MODELS
-    from genmodels.training import TrainConfig, fit
 
     out_dir = Path(out_dir)
     target = get_target("eight_gaussians")
-    torch.manual_seed(seed)
-    cls = MODELS.get("sde_ve")
-    model = cls(cls.Config(width=128, depth=3), (2,))
-    train = TrainConfig(
-        steps=400 if quick else 3000, batch_size=256, lr=2e-3, seed=seed, device="cpu",
-        progress=False, ema_decay=0.0 if quick else 0.999,
-    )  # fmt: skip
-    state = fit(model, target, train)
-    model.load_state_dict(state.ema.state_dict())
-    model.eval()
+    model, state = train_demo_model("sde_ve", target, seed=seed, quick=quick)
 
     budgets = [20, 60] if quick else [20, 50, 100, 200, 400]
     n = 1000 if quick else 3000
     g = torch.Generator().manual_seed(seed)
-    result: dict = {"target": "eight_gaussians", "model": "sde_ve", "train_steps": train.steps,
+    result: dict = {"target": "eight_gaussians", "model": "sde_ve", "train_steps": state.step,
                     "nfe_budgets": budgets}  # fmt: skip
     for name, (options, per_level) in _VARIANTS.items():
         rows = []

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from genmodels.demos._digits_ddpm import train_digits_ddpm
+from genmodels.demos._train import train_digits_ddpm
 from genmodels.demos.base import register_demo, write_result
 from genmodels.targets import get_target
 
