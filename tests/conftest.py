@@ -27,6 +27,16 @@ def genmodels_cache(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
+def one_thread():
+    """Run a test on one intra-op thread: tensors of a few thousand 2-D points or thousands of
+    tiny steps gain nothing from a second thread, only synchronisation."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 

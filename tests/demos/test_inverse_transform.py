@@ -7,13 +7,8 @@ import torch
 
 from genmodels.demos.inverse_transform import inverse_cdf, ks_distance, mixture_1d, mixture_cdf
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# thousands of tiny steps: a second intra-op thread only adds synchronisation
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_inverse_cdf_inverts_the_cdf() -> None:

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # thousands of tiny steps: a second intra-op thread only adds synchronisation
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# thousands of tiny steps: a second intra-op thread only adds synchronisation
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_plain_langevin_wrong_annealed_right(tmp_path) -> None:

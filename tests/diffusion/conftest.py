@@ -4,12 +4,8 @@ where intra-op threads only add synchronisation — 10× slower on a loaded 2-co
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _single_thread(one_thread: None) -> None:
+    """Every test in tests/diffusion/ runs on one thread (see `one_thread`)."""

@@ -10,13 +10,8 @@ from genmodels.metrics.chains import chain_summary
 from genmodels.models.flow import Flow, FlowConfig
 from genmodels.targets import get_target
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# thousands of tiny steps: a second intra-op thread only adds synchronisation
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _correlated_gaussian():

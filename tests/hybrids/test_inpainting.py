@@ -8,13 +8,8 @@ import torch
 
 from genmodels.hybrids.inpainting import inpaint
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# thousands of tiny steps: a second intra-op thread only adds synchronisation
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_corrector_fixes_replacement_bias_on_a_gaussian() -> None:
