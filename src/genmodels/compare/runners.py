@@ -29,6 +29,14 @@ RUNNERS: Registry[MethodRunner] = Registry("method")
 
 # Importing genmodels.models registers every learned model (maps and diffusion) in MODELS.
 _MODEL_PACKAGES = ("genmodels.models",)
+# Modules that add runners to RUNNERS when imported (the chain+map hybrids).
+_RUNNER_MODULES = ("genmodels.compare.hybrid_runners",)
+
+
+def _runners() -> Registry[MethodRunner]:
+    for module in _RUNNER_MODULES:
+        importlib.import_module(module)
+    return RUNNERS
 
 
 def _kernels() -> Any:
@@ -52,7 +60,7 @@ def _models() -> Any:
 
 def known_methods() -> list[str]:
     """Every method name `get_runner` resolves."""
-    return sorted({*RUNNERS, *_kernels(), *_models()})
+    return sorted({*_runners(), *_kernels(), *_models()})
 
 
 def get_runner(name: str) -> MethodRunner:
@@ -61,7 +69,7 @@ def get_runner(name: str) -> MethodRunner:
     Raises:
         UnknownNameError: no registered runner, chain kernel or model has that name.
     """
-    if name in RUNNERS:
+    if name in _runners():
         return RUNNERS.get(name)
     if name in _kernels():
         return ChainRunner(name)

@@ -44,6 +44,8 @@ COST_COLUMNS = (
     ("ess_per_second", "ESS / s"),
 )
 CHAIN_COLUMNS = (("max_r_hat", "max R̂"), ("accept_rate", "accept"), ("divergences", "divergent"))
+# Notes shown elsewhere on the page (or internal); the others get a line under the figures.
+HIDDEN_NOTES = ("train_steps", "figure_error", "animation_label")
 
 
 def _fmt(value: Any) -> str:
@@ -94,6 +96,7 @@ def render_report(result: ComparisonResult) -> str:
             cost_columns=COST_COLUMNS,
             chain_columns=CHAIN_COLUMNS if has_chains else (),
             is_image=result.target_kind == "image",
+            hidden_notes=HIDDEN_NOTES,
         )
     )
 
