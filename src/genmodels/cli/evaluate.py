@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,13 +13,18 @@ from genmodels.samples import load_samples
 from genmodels.targets import get_target
 
 
-def format_metrics(metrics: dict[str, float | int]) -> str:
-    """A two-column table of metric names and values."""
-    width = max(len(k) for k in metrics)
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """A two-column table of metric names and values; metrics that could not be computed
+    (``unavailable: {name: reason}``) are listed with their reason."""
+    unavailable = metrics.get("unavailable") or {}
+    values = {k: v for k, v in metrics.items() if k != "unavailable"}
+    width = max(len(k) for k in [*values, *unavailable])
     lines = []
-    for key, value in metrics.items():
+    for key, value in values.items():
         shown = str(value) if isinstance(value, int) else f"{value:.6g}"
         lines.append(f"{key:<{width}}  {shown}")
+    for key, reason in unavailable.items():
+        lines.append(f"{key:<{width}}  unavailable: {reason}")
     return "\n".join(lines)
 
 

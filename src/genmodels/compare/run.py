@@ -83,7 +83,11 @@ class MethodResult:
 
 @dataclass
 class ComparisonResult:
-    """Everything `results.json` holds: the run's settings and one `MethodResult` per method."""
+    """Everything `results.json` holds: the run's settings and one `MethodResult` per method.
+
+    ``unavailable_metrics`` names each metric the target's kind offers that could not be
+    computed here, with the reason (e.g. Inception FID without torch-fidelity), once.
+    """
 
     target: str
     target_kind: str
@@ -93,6 +97,7 @@ class ComparisonResult:
     budget_seconds: float | None
     methods: list[MethodResult] = field(default_factory=list)
     figures: dict[str, str] = field(default_factory=dict)
+    unavailable_metrics: dict[str, str] = field(default_factory=dict)
     total_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -224,6 +229,8 @@ def run_comparison(
         row = _run_one(
             runner, target, settings, budget, out, exact, evaluate, progress and sys.stderr.isatty()
         )
+        # metrics that cannot be computed here are named once for the run, not in every row
+        result.unavailable_metrics.update(row.metrics.pop("unavailable", None) or {})
         result.methods.append(row)
         if progress:
             echo(f"{where}: {_summary_line(row)}")

@@ -18,6 +18,8 @@ funnel, the Gaussians) the sample is compared with an exact reference sample of 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -110,7 +112,7 @@ def evaluate_samples(
     *,
     seed: int = 0,
     min_share: float = DEFAULT_MIN_SHARE,
-) -> dict[str, float | int]:
+) -> dict[str, Any]:
     """Score a sample against a target (the `genmodels evaluate` metrics).
 
     Args:
@@ -123,7 +125,8 @@ def evaluate_samples(
     Returns:
         ``{"n", "mmd", "mmd_floor", "energy_distance", "sliced_wasserstein"}`` and, when the
         target has modes, ``"modes_covered", "modes_total", "mode_weight_tv"``; for image
-        data sets ``{"n", "fd", "fd_floor", "precision", "recall"}`` (see `evaluate_images`).
+        data sets ``{"n", "fd", "fd_floor", "precision", "recall"}`` and Inception FID or
+        ``unavailable: {"inception_fid": reason}`` (see `evaluate_images`).
 
     Raises:
         InvalidInputError: wrong shape or non-finite samples.

@@ -26,6 +26,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -289,9 +290,21 @@ def _features(net: FeatureClassifier, x: Tensor) -> Tensor:
 
 
 def evaluate_images(
-    x: Tensor, target: Target, *, seed: int = 0, k: int = 3, cache: str | Path | None = None
-) -> dict[str, float | int]:
+    x: Tensor,
+    target: Target,
+    *,
+    seed: int = 0,
+    k: int = 3,
+    cache: str | Path | None = None,
+    inception_weights: str | Path | None = None,
+) -> dict[str, Any]:
     """``{"n", "fd", "fd_floor", "precision", "recall"}`` of images ``x`` ``[n, C, H, W]``.
+
+    Plus ``inception_fid`` and ``inception_fid_floor`` (the same two comparisons with
+    torch-fidelity's Inception features, `genmodels.metrics.inception`) when torch-fidelity
+    imports and Inception weights are found locally; otherwise ``unavailable:
+    {"inception_fid": reason}``. On a CPU the Inception features of a few thousand images
+    take minutes.
 
     Precision and recall compare equal numbers of points (as in the paper): the larger of
     the sample and the train split is subsampled (with ``seed``) to the size of the smaller.
@@ -305,6 +318,8 @@ def evaluate_images(
         seed: seeds the subsampling for precision/recall.
         k: neighbourhood size of precision/recall.
         cache: directory of cached classifiers (default `cache_dir()`).
+        inception_weights: the Inception weights file (default: looked up locally, see
+            `genmodels.metrics.inception.inception_weights_path`).
     """
     train_x, _, test_x, _ = _labelled_splits(target)
     net = image_classifier(target, cache=cache)
@@ -317,10 +332,40 @@ def evaluate_images(
     sub_g = phi_g[torch.randperm(len(phi_g), generator=g)[:m]]
     sub_r = phi_train[torch.randperm(len(phi_train), generator=g)[:m]]
     precision, recall = precision_recall(sub_r, sub_g, k=k)
-    return {
+    result: dict[str, Any] = {
         "n": int(x.shape[0]),
         "fd": frechet_distance(phi_g, phi_train),
         "fd_floor": frechet_distance(phi_test, phi_train),
         "precision": precision,
         "recall": recall,
     }
+    result.update(_inception_metrics(x, target, train_x, test_x, inception_weights))
+    return result
+
+
+def _inception_metrics(
+    x: Tensor, target: Target, train_x: Tensor, test_x: Tensor, weights: str | Path | None
+) -> dict[str, Any]:
+    """Inception FID against the train split and its test-split floor, or why there is none."""
+    from genmodels.metrics import inception
+
+    reason = inception.inception_fid_unavailable(weights)
+    if reason is not None:
+        return {"unavailable": {"inception_fid": reason}}
+    path = inception.inception_weights_path(weights)
+    assert path is not None
+    key = (_dataset_key(target), str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _INCEPTION_REFERENCE:  # the splits' features, once per data set and weights
+        _INCEPTION_REFERENCE.clear()
+        _INCEPTION_REFERENCE[key] = (
+            inception.inception_features(train_x, path),
+            inception.inception_features(test_x, path),
+        )
+    phi_train, phi_test = _INCEPTION_REFERENCE[key]
+    return {
+        "inception_fid": inception.inception_fid(x, weights=path, reference_features=phi_train),
+        "inception_fid_floor": frechet_distance(phi_test, phi_train),
+    }
+
+
+_INCEPTION_REFERENCE: dict[tuple[str, str, int], tuple[Tensor, Tensor]] = {}
