@@ -173,3 +173,22 @@ def test_every_method_is_scored_on_the_same_number_of_points():
     assert torch.bincount(chain_of).tolist() == [25, 25, 25, 25]  # every chain, evenly
     assert pts[:, 0].unique().numel() == 100
     assert evaluation_points(Samples(torch.zeros(50, 2)), 100).shape == (50, 2)
+
+
+def test_metrics_that_cannot_be_computed_are_named_once(tmp_path):
+    from genmodels.report.html import render_report
+
+    def evaluate(x, target):
+        return {**simple_mmd_evaluator(x, target), "unavailable": {"inception_fid": "no <weights>"}}
+
+    result = run_comparison(
+        "eight_gaussians", ["a", "b"], tmp_path / "out", CompareSettings(n_samples=100),
+        runners={"a": NoisyExact("a", 0.0), "b": NoisyExact("b", 0.1)},
+        evaluate=evaluate, progress=False, report=False,
+    )  # fmt: skip
+    assert result.unavailable_metrics == {"inception_fid": "no <weights>"}
+    assert all("unavailable" not in row.metrics for row in result.methods)
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["unavailable_metrics"] == {"inception_fid": "no <weights>"}
+    html = render_report(result)
+    assert html.count("inception_fid not computed: no &lt;weights&gt;") == 1

@@ -65,4 +65,6 @@ def compare_command(
     typer.echo(f"{result['target']}: {n} methods in {seconds:.0f} s")
     for line in _table(result):
         typer.echo(line)
+    for key, reason in result.get("unavailable_metrics", {}).items():
+        typer.echo(f"  {key} not computed: {reason}")
     typer.echo(f"report: {(out / 'index.html').resolve()}")
