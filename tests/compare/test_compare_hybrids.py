@@ -84,19 +84,24 @@ def test_hybrids_run_end_to_end_with_chain_metrics_in_json_and_html(cli, tmp_pat
 def test_flow_fit_stops_at_the_budget_and_the_chains_still_run():
     import torch
 
+    from genmodels.compare.hybrid_runners import FlowMHRunner
+
     # the first optimiser of a process imports torch._dynamo (seconds): not the fit's doing
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     target = get_target("eight_gaussians")
-    runner = get_runner("flow_mh")
     settings = merge(
         default_method_settings("flow_mh", "hybrid", "toy2d"),
-        {"chains": 2, "draws": 100, "fit": {"steps": 1_000_000}},
+        {"chains": 2, "draws": 100, "fit": {"steps": 1_000_000, "transforms": 2, "hidden": 16}},
     )
-    out = runner.run(target, settings, RunContext(seed=0, budget_seconds=2.0))
+    out = FlowMHRunner(min_fit_steps=0).run(target, settings, RunContext(budget_seconds=1.0))
     # 70% of the budget for the fit (the rest kept for the chains), with slack for a busy machine
-    assert out.train_seconds < 2.0
+    assert out.train_seconds < 1.0
     assert 0 < out.train_steps < 1_000_000
     assert out.notes["stopped_by_budget"] and out.notes["requested_steps"] == 1_000_000
+    assert tuple(out.samples.x.shape) == (2, 100, 2)
+    # a budget already used up (an earlier method overran it): the minimal fit, then chains
+    out = get_runner("flow_mh").run(target, settings, RunContext(budget_seconds=0.0))
+    assert out.train_steps == 200
     assert tuple(out.samples.x.shape) == (2, 100, 2)
 
 

@@ -70,6 +70,7 @@ def fit_flow(
     *,
     seed: int = 0,
     max_seconds: float | None = None,
+    min_steps: int = 0,
 ) -> tuple[Flow, dict[str, Any]]:
     """Train a flow on ``target``; returns the flow (eval mode) and what the fit did.
 
@@ -83,6 +84,7 @@ def fit_flow(
         config: objective, optimiser and flow architecture.
         seed: initial weights, data order and the flow's own draws.
         max_seconds: wall-clock allowance of the optimisation (None: no limit).
+        min_steps: steps done whatever ``max_seconds`` says (at most ``config.steps``).
 
     Returns:
         ``(flow, info)``; ``info`` has ``loss`` (last batch), ``seconds``, ``steps`` (done),
@@ -149,8 +151,8 @@ def fit_flow(
         elif step == _SKIP_STEPS + _TIMED_STEPS and timed_from is not None:
             per_step = (elapsed - timed_from) / _TIMED_STEPS
             affordable = step + int(0.95 * (max_seconds - elapsed) / max(per_step, 1e-9))
-            planned = max(step, min(planned, affordable))
-        if elapsed > max_seconds:
+            planned = max(step, min_steps, min(planned, affordable))
+        if elapsed > max_seconds and step >= min_steps:
             break
     flow.eval()
     for p in flow.parameters():
