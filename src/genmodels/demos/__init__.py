@@ -28,6 +28,7 @@ _DEMO_MODULES = (
     "neutra_funnel",
     "inpainting",
     "reverse_gif",
+    "guidance",
 )
 
 for _module in _DEMO_MODULES:
