@@ -132,11 +132,10 @@ class DiffusionModel(GenerativeModel):
         if tuple(labels.shape) != (n,):
             raise InvalidInputError(f"expected labels of shape [{n}], got {tuple(labels.shape)}")
         labels = labels.to(device=device, dtype=torch.long)
-        if n and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise InvalidInputError(
-                f"labels must lie in 0..{self.num_classes - 1}, got "
-                f"{int(labels.min())}..{int(labels.max())}"
-            )
+        lo, hi = (int(labels.min()), int(labels.max())) if n else (0, 0)
+        if lo < 0 or hi >= self.num_classes:
+            got = str(lo) if lo == hi else f"{lo}..{hi}"
+            raise InvalidInputError(f"labels must lie in 0..{self.num_classes - 1}, got {got}")
         return labels
 
     def drop_labels(self, labels: Tensor) -> Tensor:

@@ -137,7 +137,7 @@ def _batch_sampler(model: GenerativeModel, target: Target):
         )
     if target.num_classes > k:
         raise ConfigError(
-            f"{target.name!r} has {target.num_classes} classes but the model only num_classes={k}"
+            f"{target.name!r} has {target.num_classes} classes but the model has num_classes={k}"
         )
     return target.sample_labelled
 
