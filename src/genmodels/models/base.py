@@ -31,7 +31,8 @@ class Player:
     Attributes:
         name: used in logs and checkpoints (``"model"``, ``"discriminator"``, ``"generator"``).
         parameters: the parameters this player's optimiser updates.
-        loss: ``batch [B, *event_shape] -> scalar`` to minimise.
+        loss: ``batch [B, *event_shape] -> scalar`` to minimise (class-conditional models:
+            ``loss(batch, labels=labels)``, see `GenerativeModel.num_classes`).
         steps: updates per training step (e.g. 5 critic steps for WGAN-GP).
         lr: learning rate; ``None`` takes the train config's.
         betas: AdamW betas; ``None`` takes the train config's.
