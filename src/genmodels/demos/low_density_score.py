@@ -194,7 +194,7 @@ def _figure(path: Path, target, x: Tensor, side: int, mass: Tensor, map_single: 
     im = axes[0].imshow(grid(target.log_prob(x).clamp_min(-60)), origin="lower", extent=extent)
     axes[0].contour(grid(mass), levels=list(MASS_EDGES), colors="w", linewidths=0.8,
                     origin="lower", extent=extent)  # fmt: skip
-    axes[0].set_title("log p (clamped at −60)\nwhite: bin edges = 50/90/99/99.99 % HDR")
+    axes[0].set_title("log p (clamped at −60)\nbin edges: 50/90/99/99.99 % HDR")
     fig.colorbar(im, ax=axes[0], shrink=0.85)
     norm = LogNorm(1e-2, 10)
     for ax, v, title in (
@@ -214,5 +214,6 @@ def _figure(path: Path, target, x: Tensor, side: int, mass: Tensor, map_single: 
     ax.set(yscale="log", xlabel="bin: mass of denser region (← high density, low →)",
            ylabel="relative RMS score error", title="error binned by data density")  # fmt: skip
     ax.yaxis.set_major_formatter("{x:.2g}")
+    ax.yaxis.set_minor_formatter("{x:.2g}")
     ax.legend()
     save_figure(fig, path)
