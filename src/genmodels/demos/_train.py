@@ -49,14 +49,15 @@ def train_demo_model(
     steps: tuple[int, int] = (400, 3000),
     width: int = 128,
     batch_size: int = 256,
-    **config: Any,
+    config: dict[str, Any] | None = None,
 ) -> tuple[GenerativeModel, TrainState]:
     """Train ``method`` (an MLP-based diffusion model) on ``target`` on the CPU.
 
     Args:
         steps: training steps in quick and in full mode.
         width: hidden width of the 3-layer time-conditioned MLP.
-        **config: further fields of the method's config (e.g. ``num_classes``).
+        config: further fields of the method's config (e.g. an NCSN's ``levels``, a DDPM's
+            ``num_classes``).
 
     Returns:
         The model with its EMA weights loaded (no EMA in quick mode), in eval mode, and the
@@ -64,7 +65,7 @@ def train_demo_model(
     """
     torch.manual_seed(seed)
     cls = MODELS.get(method)
-    model = cls(cls.Config(width=width, depth=3, **config), target.event_shape)
+    model = cls(cls.Config(width=width, depth=3, **(config or {})), target.event_shape)
     train = TrainConfig(
         steps=steps[0] if quick else steps[1], batch_size=batch_size, lr=2e-3, seed=seed,
         device="cpu", progress=False, ema_decay=0.0 if quick else 0.999,
@@ -89,5 +90,5 @@ def train_digits_ddpm(
     config = {} if train_y is None else {"num_classes": int(train_y.max()) + 1}
     return train_demo_model(
         "ddpm", FlatDigits(train_x, train_y), seed=seed, quick=quick, steps=steps, width=256,
-        batch_size=128, **config,
+        batch_size=128, config=config,
     )  # fmt: skip
