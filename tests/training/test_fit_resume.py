@@ -23,6 +23,7 @@ SMALL = {
     "flow": {"transforms": 2, "hidden": 16},
     "gan": {"hidden": 16, "depth": 2},
     "vae": {"hidden": 16, "depth": 2},
+    "ddpm": {"width": 16, "depth": 1, "num_classes": 8},  # class-conditional: labelled batches
 }
 
 
@@ -50,7 +51,7 @@ def _new(method: str):
     return build_model(method, (2,), SMALL[method], seed=0)
 
 
-@pytest.mark.parametrize("method", ["flow", "gan", "vae"])
+@pytest.mark.parametrize("method", ["flow", "gan", "vae", "ddpm"])
 def test_resume_is_bit_identical(method: str, tmp_path) -> None:
     target = get_target("eight_gaussians")
     full = fit(

@@ -111,6 +111,12 @@ def sample_command(
     sampler: str | None = typer.Option(None, "--sampler", help="Sampler (diffusion models)."),
     steps: int | None = typer.Option(None, "--steps", help="Sampler steps (diffusion models)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    label: int | None = typer.Option(
+        None, "--label", help="Class of every sample (class-conditional models)."
+    ),
+    guidance: float | None = typer.Option(
+        None, "--guidance", help="Classifier-free guidance strength w >= 0 (needs --label)."
+    ),
     animate: Path | None = typer.Option(None, "--animate", help="Write the trajectory as GIF."),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA weights (default)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
@@ -124,8 +130,18 @@ def sample_command(
         raise InvalidInputError(f"--n must be >= 1, got {n}")
     if steps is not None and steps < 1:
         raise InvalidInputError(f"--steps must be >= 1, got {steps}")
+    if guidance is not None and label is None:
+        raise InvalidInputError("--guidance needs --label (the class to guide towards)")
     model, cfg = load_model(run_dir, ema=ema, device=resolve_device(device))
     options: dict[str, Any] = {}
+    if label is not None:
+        if getattr(model, "num_classes", 0) == 0:
+            raise InvalidInputError(
+                f"{run_dir} holds a {cfg['method']} trained without classes; --label needs a "
+                "class-conditional model (train it with --set model.num_classes=K)"
+            )
+        options["labels"] = label
+        options["guidance"] = 0.0 if guidance is None else guidance
     if sampler is not None:
         options["sampler"] = sampler
     if steps is not None:
@@ -136,6 +152,8 @@ def sample_command(
         options["callback"] = lambda i, x_i: frames.append(x_i[:keep].detach().float().cpu())
     torch.manual_seed(seed)  # any global-RNG use inside a sampler is repeatable too
     samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **options)
+    if label is not None:
+        samples.info["label"] = label
     samples.save(out)
     if animate is not None:
         from genmodels.report.animate import save_animation
@@ -153,7 +171,10 @@ def sample_command(
         )
         save_animation(chosen, animate)
     if as_json:
-        echo_json({"out": str(out), "n": samples.n, "nfe": samples.nfe, "seconds": samples.seconds})
+        summary = {"out": str(out), "n": samples.n, "nfe": samples.nfe, "seconds": samples.seconds}
+        if label is not None:
+            summary.update(label=label, guidance=options["guidance"])
+        echo_json(summary)
     else:
         typer.echo(f"wrote {samples.n} samples ({samples.nfe} NFE) -> {out}")
 

@@ -20,6 +20,7 @@ __all__ = ["DEMOS", "Demo", "list_demos", "register_demo", "run_demo", "write_re
 # Each module registers its demo on import.
 _DEMO_MODULES = (
     "langevin_weights",
+    "low_density_score",
     "mixing",
     "ddpm_is_score",
     "pc_sampling",
@@ -28,6 +29,7 @@ _DEMO_MODULES = (
     "neutra_funnel",
     "inpainting",
     "reverse_gif",
+    "guidance",
 )
 
 for _module in _DEMO_MODULES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -13,17 +13,31 @@ from genmodels.training import TrainConfig, TrainState, fit
 
 
 class FlatDigits(Target):
-    """The digits training split as 64-vectors (so a DDPM uses its fast MLP)."""
+    """The digits training split as 64-vectors (so a DDPM uses its fast MLP), with labels
+    for class-conditional models when given."""
 
     kind: ClassVar[str] = "image"
     event_shape = (64,)
 
-    def __init__(self, images: Tensor) -> None:
+    def __init__(self, images: Tensor, labels: Tensor | None = None) -> None:
         self.x = images.reshape(len(images), 64)  # [N, 1, 8, 8] -> [N, 64]
+        self.y = labels
         self.name = "digits_flat"
+
+    @property
+    def num_classes(self) -> int:
+        return 0 if self.y is None else int(self.y.max()) + 1
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.x[torch.randint(0, len(self.x), (n,), generator=generator)]
+
+    def sample_labelled(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        if self.y is None:
+            return super().sample_labelled(n, generator)
+        idx = torch.randint(0, len(self.x), (n,), generator=generator)
+        return self.x[idx], self.y[idx]
 
 
 def train_demo_model(
@@ -35,12 +49,15 @@ def train_demo_model(
     steps: tuple[int, int] = (400, 3000),
     width: int = 128,
     batch_size: int = 256,
+    config: dict[str, Any] | None = None,
 ) -> tuple[GenerativeModel, TrainState]:
     """Train ``method`` (an MLP-based diffusion model) on ``target`` on the CPU.
 
     Args:
         steps: training steps in quick and in full mode.
         width: hidden width of the 3-layer time-conditioned MLP.
+        config: further fields of the method's config (e.g. an NCSN's ``levels``, a DDPM's
+            ``num_classes``).
 
     Returns:
         The model with its EMA weights loaded (no EMA in quick mode), in eval mode, and the
@@ -48,7 +65,7 @@ def train_demo_model(
     """
     torch.manual_seed(seed)
     cls = MODELS.get(method)
-    model = cls(cls.Config(width=width, depth=3), target.event_shape)
+    model = cls(cls.Config(width=width, depth=3, **(config or {})), target.event_shape)
     train = TrainConfig(
         steps=steps[0] if quick else steps[1], batch_size=batch_size, lr=2e-3, seed=seed,
         device="cpu", progress=False, ema_decay=0.0 if quick else 0.999,
@@ -59,10 +76,19 @@ def train_demo_model(
 
 
 def train_digits_ddpm(
-    train_x: Tensor, *, seed: int, quick: bool
+    train_x: Tensor,
+    *,
+    seed: int,
+    quick: bool,
+    train_y: Tensor | None = None,
+    steps: tuple[int, int] = (300, 2000),
 ) -> tuple[GenerativeModel, TrainState]:
-    """An ε-prediction DDPM (TimeMLP 256×3) on flattened digits; see `train_demo_model`."""
+    """An ε-prediction DDPM (TimeMLP 256×3) on flattened digits; see `train_demo_model`.
+
+    With ``train_y`` the DDPM is class-conditional (10 classes, label dropout 0.1).
+    """
+    config = {} if train_y is None else {"num_classes": int(train_y.max()) + 1}
     return train_demo_model(
-        "ddpm", FlatDigits(train_x), seed=seed, quick=quick, steps=(300, 2000), width=256,
-        batch_size=128,
+        "ddpm", FlatDigits(train_x, train_y), seed=seed, quick=quick, steps=steps, width=256,
+        batch_size=128, config=config,
     )  # fmt: skip

@@ -2,17 +2,22 @@
 
 Each is a network (`make_net`), a noise process (schedule or SDE), a loss from `losses`, and
 the denoiser D(x̂; σ̂) that connects it to the shared samplers and likelihood (`model`).
+
+Every method can be class-conditional (``num_classes`` > 0 in `NetConfig`): its loss takes
+``labels`` and its model functions pass them to the network (see `DiffusionModel`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.guidance import Guidance
 from genmodels.diffusion.losses import (
     denoising_loss,
     dsm_loss,
@@ -41,13 +46,26 @@ TIME_SCALE = 999.0  # networks see c = 999·t for t ∈ [0, 1] (score_sde's VP c
 
 @dataclass
 class NetConfig:
-    """Network size: `TimeMLP` (width, depth) for vectors, `UNet` (unet_*) for images."""
+    """Network size: `TimeMLP` (width, depth) for vectors, `UNet` (unet_*) for images.
+
+    ``num_classes`` K > 0 makes the model class-conditional (a label embedding added to the
+    time embedding; training then needs a labelled target); ``label_dropout`` is p_uncond, the
+    probability that a training label is replaced by ∅ (Ho & Salimans 2022), which teaches the
+    same network the unconditional model that classifier-free guidance needs.
+    """
 
     width: int = 128
     depth: int = 3
     unet_base: int = 32
     unet_mults: tuple[int, ...] = field(default_factory=lambda: (1, 2))
     unet_blocks: int = 2
+    num_classes: int = 0
+    label_dropout: float = 0.1
+
+
+def _bind(fn: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor, Tensor], Tensor]:
+    """``fn(x, c)`` with the labels bound (as the losses call it), or ``fn`` itself."""
+    return fn if labels is None else (lambda x, c: fn(x, c, labels=labels))
 
 
 # ---- DDPM ---------------------------------------------------------------------------------
@@ -69,7 +87,8 @@ class DDPM(DiffusionModel):
     """Discrete-time DDPM: ε-prediction (or x₀/v) on a linear or cosine β schedule.
 
     Samplers: ``ancestral`` (Alg. 2), ``ddim`` (η), the PF-ODE solvers (the network is queried
-    at fractional t between its training levels) and ``annealed_langevin`` on −ε̂/σ.
+    at fractional t between its training levels) and ``annealed_langevin`` on −ε̂/σ. With
+    ``num_classes`` > 0: class-conditional, sampled with classifier-free guidance.
 
     Example:
         >>> m = DDPM(DDPM.Config(width=32, depth=1), (2,))
@@ -91,11 +110,13 @@ class DDPM(DiffusionModel):
         self.schedule = makers[config.schedule](config.timesteps)
         self.net = make_net(self.event_shape, config)
 
-    def loss(self, batch: Tensor) -> Tensor:
+    def loss(self, batch: Tensor, labels: Tensor | None = None) -> Tensor:
+        """L_simple on ``batch``; ``labels`` ``[B]`` for a class-conditional model."""
+        labels = self.training_labels(labels, batch)
         t = torch.randint(0, self.schedule.num_timesteps, (batch.shape[0],), device=batch.device)
         alpha, sigma = (c.to(batch) for c in self.schedule.alpha_sigma(t.cpu()))
         return denoising_loss(
-            self.net, batch, alpha, sigma, t.to(batch.dtype),
+            _bind(self.net, labels), batch, alpha, sigma, t.to(batch.dtype),
             parameterization=self.config.parameterization,
         )  # fmt: skip
 
@@ -107,19 +128,19 @@ class DDPM(DiffusionModel):
             return out, x0_to_eps(x_t, out, alpha, sigma)
         return v_to_x0(x_t, out, alpha, sigma), v_to_eps(x_t, out, alpha, sigma)
 
-    def predict_eps(self, x_t: Tensor, t: Tensor) -> Tensor:
+    def predict_eps(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
         """ε̂(x_t, t) at integer timesteps ``t`` ``[B]``, whatever the network predicts."""
-        out = self.net(x_t, t.to(x_t.dtype))
+        out = self.net(x_t, t.to(x_t.dtype), labels)
         if self.config.parameterization == "eps":
             return out
         alpha, sigma = (c.to(x_t) for c in self.schedule.alpha_sigma(t.cpu()))
         return self._x0_and_eps(x_t, out, alpha, sigma)[1]
 
-    def denoiser(self, x_hat: Tensor, sigma_hat: Tensor) -> Tensor:
+    def denoiser(self, x_hat: Tensor, sigma_hat: Tensor, labels: Tensor | None = None) -> Tensor:
         t = self.schedule.sigma_hat_to_t(sigma_hat)
         alpha = (1 + sigma_hat.square()).rsqrt()  # √ᾱ = 1/√(1 + σ̂²)
         x_t = append_dims(alpha, x_hat.ndim) * x_hat
-        return self._x0_and_eps(x_t, self.net(x_t, t), alpha, sigma_hat * alpha)[0]
+        return self._x0_and_eps(x_t, self.net(x_t, t, labels), alpha, sigma_hat * alpha)[0]
 
     @property
     def sigma_hat_min(self) -> float:
@@ -138,13 +159,14 @@ def _discrete_runner(kind: str) -> Any:
         generator: torch.Generator | None,
         callback: Any,
         *,
+        guide: Guidance,
         spacing: str | None = None,
         **options: Any,
     ) -> tuple[Tensor, int]:
         schedule = model.schedule
         default_steps = schedule.num_timesteps if kind == "ancestral" else 50
         timesteps = schedule.timesteps(steps or default_steps, spacing or model.config.spacing)
-        eps_model = NFECounter(model.predict_eps)
+        eps_model = NFECounter(guide(model.predict_eps))
         sampler = sample_ddpm if kind == "ancestral" else sample_ddim
         x = sampler(
             eps_model, model.randn(n, generator), schedule, timesteps,
@@ -205,30 +227,33 @@ class ScoreSDE(DiffusionModel):
             return VESDE(config.sigma_min, config.sigma_max)
         raise ConfigError(f"unknown SDE {config.sde!r} (vp, subvp, ve)")
 
-    def predict_eps(self, x_t: Tensor, t: Tensor) -> Tensor:
+    def predict_eps(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
         """ε̂(x_t, t): the network on the (VE: c_in-scaled) input."""
         if isinstance(self.sde, VESDE):
             sigma = self.sde.marginal(t)[1]
             x_t = x_t * append_dims((sigma.square() + self.config.sigma_data**2).rsqrt(), x_t.ndim)
-        return self.net(x_t, TIME_SCALE * t)
+        return self.net(x_t, TIME_SCALE * t, labels)
 
-    def score(self, x_t: Tensor, t: Tensor) -> Tensor:
+    def score(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
         """s_θ(x_t, t) = −ε̂/σ_t."""
-        return eps_to_score(self.predict_eps(x_t, t), self.sde.marginal(t)[1])
+        return eps_to_score(self.predict_eps(x_t, t, labels), self.sde.marginal(t)[1])
 
-    def loss(self, batch: Tensor) -> Tensor:
+    def loss(self, batch: Tensor, labels: Tensor | None = None) -> Tensor:
+        """DSM on ``batch``; ``labels`` ``[B]`` for a class-conditional model."""
+        labels = self.training_labels(labels, batch)
         sde = self.sde
         t = sde.eps + (sde.T - sde.eps) * torch.rand(batch.shape[0], device=batch.device)
         t = t.to(batch.dtype)
         alpha, sigma = sde.marginal(t)
         weight = sde.diffusion(t).square() if self.config.weighting == "likelihood" else None
-        return dsm_loss(self.score, batch, sigma, t, alpha=alpha, weight=weight)
+        score = _bind(self.score, labels)
+        return dsm_loss(score, batch, sigma, t, alpha=alpha, weight=weight)
 
-    def denoiser(self, x_hat: Tensor, sigma_hat: Tensor) -> Tensor:
+    def denoiser(self, x_hat: Tensor, sigma_hat: Tensor, labels: Tensor | None = None) -> Tensor:
         t = self.sde.sigma_hat_to_t(sigma_hat)
         alpha, sigma = self.sde.marginal(t)
         x_t = append_dims(alpha, x_hat.ndim) * x_hat
-        return eps_to_x0(x_t, self.predict_eps(x_t, t), alpha, sigma)
+        return eps_to_x0(x_t, self.predict_eps(x_t, t, labels), alpha, sigma)
 
     def alpha_of_sigma_hat(self, sigma_hat: Tensor | float) -> Tensor | float:
         t = self.sde.sigma_hat_to_t(torch.as_tensor(float(sigma_hat), dtype=torch.float64))
@@ -290,11 +315,13 @@ def _run_sde(predictor: str | None, corrector: str | None) -> Any:
         steps: int | None,
         generator: torch.Generator | None,
         callback: Any,
+        *,
+        guide: Guidance,
         **options: Any,
     ) -> tuple[Tensor, int]:
         sde = model.sde
         options.setdefault("snr", model.config.snr)
-        score = NFECounter(model.score)
+        score = NFECounter(guide(model.score))
         x_T = model.randn(n, generator) * sde.prior_std
         ts = torch.linspace(sde.T, sde.eps, steps or 500, dtype=torch.float64)
         options = {"predictor": predictor, "corrector": corrector, **options}
@@ -346,17 +373,20 @@ class NCSN(ScoreSDE):
             math.log10(self.config.sigma_max), math.log10(self.config.sigma_min), L
         )
 
-    def loss(self, batch: Tensor) -> Tensor:
+    def loss(self, batch: Tensor, labels: Tensor | None = None) -> Tensor:
+        """DSM (or SSM) over the L levels; ``labels`` ``[B]`` for a class-conditional model."""
+        labels = self.training_labels(labels, batch)
+        score = _bind(self.score, labels)
         L = self.config.levels
         i = torch.randint(0, L, (batch.shape[0],), device=batch.device)
         t = (1 - i.to(batch.dtype) / (L - 1)) if L > 1 else torch.ones_like(i, dtype=batch.dtype)
         sigma = self.sde.marginal(t)[1]
         if self.config.objective == "dsm":
-            return dsm_loss(self.score, batch, sigma, t)
+            return dsm_loss(score, batch, sigma, t)
         noised = batch + append_dims(sigma, batch.ndim) * torch.randn_like(batch)
         # SSM on x̃ ~ p_σ matches ∇ log p_σ; weight σ² per level as for DSM
         w = append_dims(sigma, batch.ndim)
-        return sliced_score_matching_loss(lambda x: w * self.score(x, t), noised)
+        return sliced_score_matching_loss(lambda x: w * score(x, t), noised)
 
     def sample(self, n: int, *, steps: int | None = None, **kwargs: Any):  # type: ignore[override]
         return super().sample(n, steps=steps or self.config.levels, **kwargs)
@@ -394,14 +424,18 @@ class FlowMatching(DiffusionModel):
             )
         self.net = make_net(self.event_shape, config)
 
-    def velocity(self, x_t: Tensor, t: Tensor) -> Tensor:
+    def velocity(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
         """v̂(x_t, t), ``t`` ``[B]`` in [0, 1] (t = 1 is noise)."""
-        return self.net(x_t, TIME_SCALE * t)
+        return self.net(x_t, TIME_SCALE * t, labels)
 
-    def loss(self, batch: Tensor) -> Tensor:
+    def loss(self, batch: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Conditional flow matching; ``labels`` ``[B]`` for a class-conditional model (the OT
+        coupling reorders the noise, so each label stays with its data point)."""
+        labels = self.training_labels(labels, batch)
         return flow_matching_loss(
-            self.velocity, batch, sigma_min=self.config.sigma_min, coupling=self.config.coupling
-        )
+            _bind(self.velocity, labels), batch, sigma_min=self.config.sigma_min,
+            coupling=self.config.coupling,
+        )  # fmt: skip
 
     def _alpha_sigma(self, t: Tensor | float) -> tuple[Any, Any]:
         s = self.config.sigma_min
@@ -411,11 +445,11 @@ class FlowMatching(DiffusionModel):
         s = self.config.sigma_min
         return (sigma_hat - s) / (sigma_hat + 1 - s)  # solves σ_t/α_t = σ̂
 
-    def denoiser(self, x_hat: Tensor, sigma_hat: Tensor) -> Tensor:
+    def denoiser(self, x_hat: Tensor, sigma_hat: Tensor, labels: Tensor | None = None) -> Tensor:
         t = self._t_of_sigma_hat(sigma_hat)
         alpha, sigma = self._alpha_sigma(t)
         x_t = append_dims(alpha, x_hat.ndim) * x_hat
-        v = self.velocity(x_t, t)
+        v = self.velocity(x_t, t, labels)
         return (1 - self.config.sigma_min) * x_t - append_dims(sigma, x_hat.ndim) * v
 
     def alpha_of_sigma_hat(self, sigma_hat: Tensor | float) -> Tensor | float:

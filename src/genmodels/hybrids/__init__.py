@@ -3,7 +3,8 @@
 - `flow_mh`: a trained flow as the independence proposal of Metropolis–Hastings
   (asymptotically exact, draws nearly independent when the flow is good);
 - `neutra_hmc`: HMC/NUTS in a trained flow's latent space (Hoffman et al. 2019);
-- `inpaint`: posterior sampling with a DDPM prior (replacement + Langevin corrector);
+- `inpaint`: posterior sampling with a DDPM prior (replacement + Langevin corrector, or
+  diffusion posterior sampling);
 - `fit_flow`: the flow both use, by maximum likelihood on samples or by reverse KL.
 
 Example:

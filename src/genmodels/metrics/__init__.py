@@ -18,6 +18,7 @@ from genmodels.metrics.distances import (
 from genmodels.metrics.evaluate import check_sample, evaluate_samples, target_bandwidths
 from genmodels.metrics.image import (
     FeatureClassifier,
+    classifier_accuracy,
     evaluate_images,
     frechet_distance,
     image_classifier,
@@ -36,6 +37,7 @@ __all__ = [
     "FeatureClassifier",
     "PairwiseMeans",
     "check_sample",
+    "classifier_accuracy",
     "energy_distance",
     "evaluate_images",
     "evaluate_samples",

@@ -40,6 +40,7 @@ from genmodels.targets.base import Target
 __all__ = [
     "FeatureClassifier",
     "cache_dir",
+    "classifier_accuracy",
     "evaluate_images",
     "frechet_distance",
     "image_classifier",
@@ -282,6 +283,32 @@ def precision_recall(phi_r: Tensor, phi_g: Tensor, k: int = 3) -> tuple[float, f
     precision = (d_gr <= radii_r[None, :]).any(1).double().mean()
     recall = (d_gr <= radii_g[:, None]).any(0).double().mean()
     return float(precision), float(recall)
+
+
+@torch.no_grad()
+def classifier_accuracy(
+    x: Tensor, labels: Tensor, target: Target, *, cache: str | Path | None = None
+) -> float:
+    """Share of images ``x`` ``[n, C, H, W]`` that the data set's feature classifier assigns to
+    their intended class ``labels`` ``[n]`` — how class-faithful a conditional sampler is.
+
+    The classifier's extra "not data" class is left out: each image counts as its most
+    likely data label.
+
+    Example:
+        >>> from genmodels.targets import get_target  # doctest: +SKIP
+        >>> digits = get_target("digits")  # doctest: +SKIP
+        >>> classifier_accuracy(digits.test_x, digits.test_y, digits) > 0.9  # doctest: +SKIP
+        True
+    """
+    if x.ndim != 4 or labels.shape != (x.shape[0],):
+        raise InvalidInputError(
+            f"expected images [n, C, H, W] and labels [n], got {tuple(x.shape)} and "
+            f"{tuple(labels.shape)}"
+        )
+    net = image_classifier(target, cache=cache)
+    with one_cpu_thread():
+        return _accuracy(net, x.detach().float().cpu(), labels.cpu().long())
 
 
 @torch.no_grad()

@@ -31,7 +31,8 @@ class Player:
     Attributes:
         name: used in logs and checkpoints (``"model"``, ``"discriminator"``, ``"generator"``).
         parameters: the parameters this player's optimiser updates.
-        loss: ``batch [B, *event_shape] -> scalar`` to minimise.
+        loss: ``batch [B, *event_shape] -> scalar`` to minimise (class-conditional models:
+            ``loss(batch, labels=labels)``, see `GenerativeModel.num_classes`).
         steps: updates per training step (e.g. 5 critic steps for WGAN-GP).
         lr: learning rate; ``None`` takes the train config's.
         betas: AdamW betas; ``None`` takes the train config's.
@@ -55,7 +56,8 @@ class GenerativeModel(nn.Module, abc.ABC):
     - `loss(batch)` — a scalar to minimise on a batch of data ``[B, *event_shape]``
       (multi-player models such as GANs document how the training loop drives them);
     - `sample(n, generator=..., **sampler_options)` → `Samples`;
-    - `log_prob(x)` where `likelihood` is ``"exact"`` (a lower bound where ``"bound"``).
+    - `log_prob(x)` where `likelihood` is ``"exact"`` (a lower bound where ``"bound"``);
+    - for a class-conditional model, `num_classes` > 0 and ``loss(batch, labels=None)``.
     """
 
     camp: ClassVar[Camp]
@@ -80,6 +82,12 @@ class GenerativeModel(nn.Module, abc.ABC):
         from genmodels.errors import NotApplicableError
 
         raise NotApplicableError(f"{type(self).__name__} has no likelihood")
+
+    @property
+    def num_classes(self) -> int:
+        """K > 0 for a class-conditional model: the training loop then draws labelled batches
+        (`Target.sample_labelled`) and calls ``loss(batch, labels=labels)``. Default 0."""
+        return 0
 
     def training_players(self) -> list[Player]:
         """How the training loop optimises this model; default: one player minimising `loss`."""

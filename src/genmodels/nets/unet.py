@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from genmodels.nets.mlp import sinusoidal_embedding
+from genmodels.nets.mlp import add_label_embedding, label_embedding, sinusoidal_embedding
 
 __all__ = ["UNet"]
 
@@ -61,6 +61,8 @@ class UNet(nn.Module):
         blocks: residual blocks per level.
         emb_dim: time-embedding size.
         dropout: dropout in residual blocks.
+        num_classes: K > 0 makes the network class-conditional (a label embedding added to
+            the time embedding, `LabelEmbedding`); 0: not.
 
     Example:
         >>> net = UNet(1, base=16, mults=(1, 2))
@@ -76,6 +78,7 @@ class UNet(nn.Module):
         blocks: int = 2,
         emb_dim: int = 256,
         dropout: float = 0.0,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         self.emb_dim = emb_dim
@@ -83,6 +86,7 @@ class UNet(nn.Module):
         self.embed = nn.Sequential(
             nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
+        self.label_embed = label_embedding(num_classes, emb_dim)
         self.inp = nn.Conv2d(channels, base, 3, padding=1)
         widths = [base * m for m in mults]
         self.down = nn.ModuleList()
@@ -109,9 +113,11 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self, x: Tensor, c: Tensor) -> Tensor:
-        """``x``: ``[B, C, H, W]``, ``c``: ``[B]`` → ``[B, C, H, W]``."""
+    def forward(self, x: Tensor, c: Tensor, labels: Tensor | None = None) -> Tensor:
+        """``x``: ``[B, C, H, W]``, ``c``: ``[B]``, ``labels``: ``[B]`` long (conditional
+        networks; None = ∅) → ``[B, C, H, W]``."""
         e = self.embed(sinusoidal_embedding(c, self.emb_dim).to(x.dtype))
+        e = add_label_embedding(e, self.label_embed, labels, "UNet")
         h = self.inp(x)
         hs = [h]
         for layer in self.down:

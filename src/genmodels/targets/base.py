@@ -43,7 +43,9 @@ class Target:
     - `sample(n, generator)` — exact independent draws (toys, data sets, some posteriors);
     - `log_prob(x)` — log-density, normalised if `normalized` is true (else up to a constant);
     - `score(x)` — defaults to autograd of `log_prob`;
-    - `modes` — a `ModeStructure` for mixtures.
+    - `modes` — a `ModeStructure` for mixtures;
+    - `num_classes` and `sample_labelled(n, generator)` — labelled draws, for class-conditional
+      models (labelled image data sets; mixtures, labelled by mode).
 
     Shapes: ``x`` is ``[*batch, *event_shape]``; `log_prob` returns ``[*batch]``.
 
@@ -88,6 +90,17 @@ class Target:
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Exact independent draws, shape ``[n, *event_shape]``."""
         raise NotApplicableError(f"target {self.name!r} has no exact sampler")
+
+    @property
+    def num_classes(self) -> int:
+        """Number of labels `sample_labelled` draws from (0: the target has no labels)."""
+        return 0
+
+    def sample_labelled(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Exact draws ``[n, *event_shape]`` and their labels ``[n]`` (long, 0..num_classes−1)."""
+        raise NotApplicableError(f"target {self.name!r} has no labels")
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Log-density at ``x`` (normalised iff `normalized`), shape ``x.shape[:-len(event)]``."""

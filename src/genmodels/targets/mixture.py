@@ -82,9 +82,27 @@ class GaussianMixture(Target):
         return (r * inv_var) @ self.means.to(x) - (r @ inv_var)[..., None] * x
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self._draw(n, generator)[0]
+
+    def _draw(self, n: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Draws ``[n, d]`` and the index of the component of each, ``[n]``."""
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.event_shape[0], generator=generator)
-        return self.means[k] + self.stds[k, None] * eps
+        return self.means[k] + self.stds[k, None] * eps, k
+
+    @property
+    def num_classes(self) -> int:
+        """The number of modes: `sample_labelled` labels each draw by its mode (0: no modes)."""
+        return 0 if self.modes is None or self.groups is None else self.modes.k
+
+    def sample_labelled(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Draws and the mode (group) of the component each came from, ``[n]`` long."""
+        if self.groups is None:
+            return super().sample_labelled(n, generator)
+        x, k = self._draw(n, generator)
+        return x, self.groups[k]
 
     def assign_modes(self, x: Tensor) -> Tensor:
         """Mode (group) of highest posterior probability for each point, shape ``[n]``."""

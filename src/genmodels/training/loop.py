@@ -22,7 +22,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 
 from genmodels.device import resolve_device
-from genmodels.errors import CheckpointError, InvalidInputError, TrainingDivergedError
+from genmodels.errors import (
+    CheckpointError,
+    ConfigError,
+    InvalidInputError,
+    TrainingDivergedError,
+)
 from genmodels.models.base import MODELS, GenerativeModel, Player
 from genmodels.targets.base import Target
 from genmodels.training.checkpoint import (
@@ -105,15 +110,36 @@ def method_name(model: GenerativeModel) -> str:
 
 
 class _PlayerLosses(nn.Module):
-    """Routes ``forward(batch, i)`` to player ``i``'s loss so DDP sees every forward pass."""
+    """Routes ``forward(batch, i, labels)`` to player ``i``'s loss so DDP sees every forward
+    pass; ``labels`` (class-conditional models) go to the loss as ``labels=``."""
 
     def __init__(self, model: GenerativeModel, players: list[Player]) -> None:
         super().__init__()
         self.model = model
         self._losses = [p.loss for p in players]
 
-    def forward(self, batch: Tensor, index: int) -> Tensor:
-        return self._losses[index](batch)
+    def forward(self, batch: Tensor, index: int, labels: Tensor | None = None) -> Tensor:
+        if labels is None:
+            return self._losses[index](batch)
+        return self._losses[index](batch, labels=labels)
+
+
+def _batch_sampler(model: GenerativeModel, target: Target):
+    """``draw(n, generator) -> (batch, labels or None)``: labelled batches for a
+    class-conditional model (`GenerativeModel.num_classes` > 0), plain ones otherwise."""
+    k = model.num_classes
+    if k == 0:
+        return lambda n, generator: (target.sample(n, generator=generator), None)
+    if target.num_classes == 0:
+        raise ConfigError(
+            f"a class-conditional model (num_classes={k}) needs a labelled target; "
+            f"{target.name!r} has no labels"
+        )
+    if target.num_classes > k:
+        raise ConfigError(
+            f"{target.name!r} has {target.num_classes} classes but the model has num_classes={k}"
+        )
+    return target.sample_labelled
 
 
 def _seed(seed: int, rank: int, stream: int) -> int:
@@ -149,6 +175,9 @@ def fit(
 ) -> TrainState:
     """Train ``model`` on batches ``target.sample(batch_size, generator)``.
 
+    A class-conditional model (`GenerativeModel.num_classes` > 0) trains on labelled batches
+    ``target.sample_labelled(batch_size, generator)`` through ``loss(batch, labels=labels)``.
+
     Per step, every player (`GenerativeModel.training_players`) takes ``player.steps``
     AdamW updates on fresh batches, with linear warm-up + cosine decay of the learning rate,
     gradient-norm clipping and bf16 autocast on CUDA; then the EMA is updated and callbacks
@@ -169,6 +198,7 @@ def fit(
     Raises:
         TrainingDivergedError: a loss became NaN or infinite (the last checkpoint is kept).
         CheckpointError: ``resume`` found a checkpoint of another method or shape.
+        ConfigError: a class-conditional model on a target without (enough) labels.
 
     Example:
         >>> from genmodels.models import MODELS  # doctest: +SKIP
@@ -181,6 +211,7 @@ def fit(
             f"model event shape {model.event_shape} does not match target "
             f"{target.name!r} {tuple(target.event_shape)}"
         )
+    draw = _batch_sampler(model, target)
     device = resolve_device(config.device)
     info = init_distributed(device)
     device = info.device
@@ -277,9 +308,11 @@ def fit(
             state.logs = {}
             for index, player in enumerate(players):
                 for _ in range(player.steps):
-                    batch = target.sample(config.batch_size, generator=data_gen).to(device)
+                    batch, labels = draw(config.batch_size, generator=data_gen)
+                    batch = batch.to(device)
+                    labels = None if labels is None else labels.to(device)
                     with _autocast(config, device):
-                        loss = wrapped(batch, index)
+                        loss = wrapped(batch, index, labels)
                     _check_finite(loss, player.name, step, out, info)
                     model.zero_grad(set_to_none=True)
                     loss.backward()
