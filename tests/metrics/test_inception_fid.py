@@ -107,3 +107,32 @@ def test_fid_with_random_inception_weights(monkeypatch, tmp_path):
     other = inception.inception_fid(b, reference_features=phi_a)
     assert other > 0
     assert same == pytest.approx(0.0, abs=1e-4 * other)
+
+
+def test_image_evaluation_adds_inception_fid_when_available(
+    monkeypatch, tmp_path, fake_fidelity, no_weights_anywhere
+):
+    from genmodels.metrics import evaluate_samples, image
+
+    weights = tmp_path / "inception.pth"
+    weights.write_bytes(b"x")
+    monkeypatch.setenv(inception.INCEPTION_WEIGHTS_ENV, str(weights))
+    calls = []
+
+    def features(x, path=None):  # stands in for Inception: the pixels as features
+        calls.append(len(x))
+        return x.reshape(len(x), -1).double()
+
+    monkeypatch.setattr(inception, "inception_features", features)
+    net = image.FeatureClassifier(channels=1, num_classes=11).eval()
+    monkeypatch.setattr(image, "image_classifier", lambda target, cache=None: net)
+    monkeypatch.setattr(image, "_INCEPTION_REFERENCE", {})
+    digits = get_target("digits")
+    test = digits.test_set()
+    m = evaluate_samples(test, digits)
+    assert "unavailable" not in m
+    assert m["inception_fid"] == pytest.approx(m["inception_fid_floor"])  # test split itself
+    noise = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert evaluate_samples(noise, digits)["inception_fid"] > 2 * m["inception_fid_floor"]
+    # the splits' features were computed once: train, test, then only the two samples
+    assert calls == [len(digits.train_x), len(test), len(test), 200]
