@@ -114,3 +114,25 @@ def test_event_shapes_are_flattened_and_restored() -> None:
         progress=False,
     )
     assert s.x.shape == (3, 20, 2, 3)
+
+
+def test_time_allowance_cuts_draws_not_warmup() -> None:
+    """A slow density under `max_seconds`: warm-up completes, sampling stops early with at
+    least MIN_DRAWS draws, and `info` says so; without an allowance every draw is made."""
+    import time as _time
+
+    from genmodels.mcmc.driver import MIN_DRAWS
+
+    def slow(x: torch.Tensor) -> torch.Tensor:
+        _time.sleep(0.001)
+        return -0.5 * (x**2).sum(-1)
+
+    s = sample_chains(
+        slow, "rwmh", event_shape=(2,), chains=2, draws=5000, warmup=50, progress=False,
+        max_seconds=0.1,
+    )  # fmt: skip
+    assert MIN_DRAWS <= s.x.shape[1] < 5000
+    assert s.info["stopped_by_budget"] == 1.0 and s.info["draws"] == s.x.shape[1]
+    assert s.stats["accept_prob"].shape == (2, s.x.shape[1])
+    full = sample_chains(slow, "rwmh", event_shape=(2,), chains=2, draws=150, progress=False)
+    assert full.x.shape[1] == 150 and full.info["stopped_by_budget"] == 0.0

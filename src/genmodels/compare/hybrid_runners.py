@@ -34,7 +34,13 @@ from typing import Any
 import torch
 
 from genmodels.compare.base import MethodOutput, RunContext
-from genmodels.compare.runners import RUNNERS, _check_keys, _replace_config
+from genmodels.compare.runners import (
+    RUNNERS,
+    _chain_allowance,
+    _chain_budget_notes,
+    _check_keys,
+    _replace_config,
+)
 from genmodels.errors import NotApplicableError
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
@@ -167,8 +173,10 @@ class NeutraRunner(_FlowHybridRunner):
             seed=ctx.seed + 1,
             kernel_options=dict(settings.get("kernel_options") or {}),
             progress=ctx.progress,
+            max_seconds=_chain_allowance(ctx, fit_seconds),
         )
         notes = {
+            **_chain_budget_notes(samples.info),
             "divergences": int(samples.info["divergences"]),
             "accept_rate": samples.info["accept_rate"],
             "step_size": samples.info["step_size_mean"],

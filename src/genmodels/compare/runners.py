@@ -142,8 +142,22 @@ class ChainRunner:
             kernel_options=dict(settings.get("kernel_options") or {}),
             seed=ctx.seed,
             progress=ctx.progress,
+            max_seconds=ctx.budget_seconds,
         )
-        return MethodOutput(samples=samples, settings=settings)
+        notes = _chain_budget_notes(samples.info)
+        return MethodOutput(samples=samples, settings=settings, notes=notes)
+
+
+def _chain_allowance(ctx: RunContext, spent: float) -> float | None:
+    """What is left of the method's budget for its chains after ``spent`` seconds."""
+    return None if ctx.budget_seconds is None else max(ctx.budget_seconds - spent, 0.0)
+
+
+def _chain_budget_notes(info: dict[str, Any]) -> dict[str, Any]:
+    """``{"stopped_by_budget": True, "draws": n}`` when the chains' time allowance cut them."""
+    if not info.get("stopped_by_budget"):
+        return {}
+    return {"stopped_by_budget": True, "draws": int(info["draws"])}
 
 
 class _BudgetReached(Exception):

@@ -38,6 +38,7 @@ def neutra_hmc(
     kernel_options: dict[str, Any] | None = None,
     step_size: float | None = None,
     progress: bool = False,
+    max_seconds: float | None = None,
 ) -> ChainSamples:
     """HMC (``sampler="hmc"``) or NUTS in the flow's latent space, draws mapped back to x.
 
@@ -49,6 +50,7 @@ def neutra_hmc(
         seed: randomness of the chains.
         kernel_options: passed to the kernel, e.g. ``{"num_steps": 10}`` for HMC.
         step_size: fixed (``warmup=0``) or starting step size; default: searched.
+        max_seconds: time allowance of the chains (see `sample_chains`).
 
     Returns:
         `ChainSamples` with ``x`` ``[chains, draws, *event]`` in data space; ``nfe`` counts
@@ -81,9 +83,11 @@ def neutra_hmc(
         kernel_options=kernel_options,
         step_size=step_size,
         progress=progress,
+        max_seconds=max_seconds,
     )
+    kept = latent.x.shape[1]  # draws, fewer when the allowance ran out
     with torch.no_grad():
-        z = latent.x.reshape(chains * draws, d)  # [chains*draws, d]
-        x = flow_push(flow, z)[0].reshape(chains, draws, *event)
+        z = latent.x.reshape(chains * kept, d)  # [chains*draws, d]
+        x = flow_push(flow, z)[0].reshape(chains, kept, *event)
     info = {**latent.info, "latent": 1.0}
     return replace(latent, x=x, seconds=time.perf_counter() - start, info=info)

@@ -23,7 +23,10 @@ from genmodels.mcmc.base import KERNELS, Kernel, LogDensity, ScoreOnly
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
 
-__all__ = ["ChainSamples", "sample_chains"]
+__all__ = ["MIN_DRAWS", "ChainSamples", "sample_chains"]
+
+MIN_DRAWS = 100
+"""Draws per chain a time allowance never cuts below (enough for split-R-hat and ESS)."""
 
 
 @dataclass
@@ -121,6 +124,7 @@ def sample_chains(
     progress: bool = True,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    max_seconds: float | None = None,
 ) -> ChainSamples:
     """Run ``chains`` chains of ``sampler`` together: warm-up, then ``draws`` draws each.
 
@@ -143,6 +147,10 @@ def sample_chains(
             ``{"max_tree_depth": 8}`` for NUTS.
         generator / seed: randomness (a generator wins over the seed).
         progress: show a tqdm progress bar.
+        max_seconds: a time allowance for the whole run: sampling stops early, with fewer
+            draws, once it is used up (never before `MIN_DRAWS` draws; warm-up always
+            completes, since a half-adapted kernel is worse than fewer draws). ``info``
+            records ``draws`` and ``stopped_by_budget``.
 
     Returns:
         `ChainSamples` with ``x`` ``[chains, draws, *event]``, ``nfe`` the gradient (for
@@ -248,13 +256,21 @@ def sample_chains(
         "tree_depth": torch.empty(chains, draws, dtype=torch.long, device=device),
     }
     bar.set_description(f"{sampler} sampling")
+    deadline = math.inf if max_seconds is None else t_start + max_seconds
+    done = draws
     for i in range(draws):
         state, info = kernel.step(state, generator)
         xs[:, i] = state.position
         for key in stats:
             stats[key][:, i] = getattr(info, key)
         bar.update(1)
+        if i + 1 >= MIN_DRAWS and i + 1 < draws and time.perf_counter() > deadline:
+            done = i + 1
+            break
     bar.close()
+    if done < draws:
+        xs = xs[:, :done]
+        stats = {key: value[:, :done] for key, value in stats.items()}
     t_end, cpu_end = time.perf_counter(), time.process_time()
 
     grad_evals_sampling = int(stats["num_grad_evals"].sum())
@@ -270,9 +286,11 @@ def sample_chains(
         "seconds_sampling": t_end - t_warm,
         # CPU time of this process: less sensitive than wall time to a shared machine
         "cpu_seconds_sampling": cpu_end - cpu_warm,
+        "draws": float(done),
+        "stopped_by_budget": float(done < draws),
     }
     return ChainSamples(
-        x=xs.reshape(chains, draws, *density.event_shape),  # [chains, draws, *event]
+        x=xs.reshape(chains, done, *density.event_shape),  # [chains, draws, *event]
         chains=chains,
         nfe=nfe,
         seconds=t_end - t_start,
