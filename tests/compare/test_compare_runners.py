@@ -81,3 +81,13 @@ def test_trajectory_callbacks_are_found_through_forwarding_overrides():
     assert _accepts_callback(model("ncsn"))  # NCSN.sample(**kwargs) forwards to the base
     assert _accepts_callback(model("ddpm"))
     assert not _accepts_callback(model("gan"))
+
+
+@pytest.mark.parametrize("method", ["vae", "flow"])
+def test_models_on_discrete_images_dequantise_as_in_train(method):
+    """compare builds a model as `genmodels train` does: on digits (17 levels) the VAE and
+    the flow get num_levels and dequantise; on continuous toys they do not."""
+    runner = get_runner(method)
+    assert runner.build(get_target("digits"), {}).config.num_levels == 17
+    assert runner.build(get_target("eight_gaussians"), {}).config.num_levels == 0
+    assert runner.build(get_target("digits"), {"num_levels": 5}).config.num_levels == 5
