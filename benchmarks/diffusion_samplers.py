@@ -32,7 +32,8 @@ from genmodels.diffusion.samplers import (
     sample_euler,
     sample_heun,
 )
-from genmodels.diffusion.schedules import DiscreteSchedule, karras_sigmas
+from genmodels.diffusion.model import EDM_SIGMA_MAX
+from genmodels.diffusion.schedules import DiscreteSchedule, geometric_sigmas, karras_sigmas
 from genmodels.nets.mlp import TimeMLP
 
 
@@ -165,9 +166,12 @@ def quality_vs_nfe(n: int = 4000, seeds: int = 3) -> dict[str, object]:
             sampler = sample_ddpm if name == "ancestral" else sample_ddim
             x = sampler(eps, x_T, schedule, schedule.timesteps(steps, "trailing"), generator=g)
             return x, eps.nfe
+        # the grids the models use: from EDM's σ_max = 80, log-SNR-uniform for DPM-Solver++
         solver = {"euler": sample_euler, "heun": sample_heun, "dpmpp_2m": sample_dpmpp_2m}[name]
+        grid = geometric_sigmas if name == "dpmpp_2m" else karras_sigmas
+        sigmas = grid(steps, s_min, min(s_max, EDM_SIGMA_MAX))
         den = NFECounter(denoiser)
-        x = solver(den, x_T * math.sqrt(1 + s_max**2), karras_sigmas(steps, s_min, s_max))
+        x = solver(den, x_T * math.sqrt(1 + float(sigmas[0]) ** 2), sigmas)
         return x, den.nfe
 
     def score(name: str, steps: int) -> tuple[float, int]:

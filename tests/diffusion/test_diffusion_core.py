@@ -15,7 +15,7 @@ from genmodels.diffusion.losses import (
     minibatch_ot_pairing,
     sliced_score_matching_loss,
 )
-from genmodels.diffusion.schedules import DiscreteSchedule, karras_sigmas
+from genmodels.diffusion.schedules import DiscreteSchedule, geometric_sigmas, karras_sigmas
 from genmodels.diffusion.sde import VESDE, VPSDE, SubVPSDE
 
 
@@ -46,6 +46,35 @@ def test_schedules():
     s = karras_sigmas(10, 0.002, 80.0)
     assert s[0] == pytest.approx(80.0) and s[-2] == pytest.approx(0.002) and s[-1] == 0
     assert bool((s[:-1].diff() < 0).all())
+    g = geometric_sigmas(10, 0.002, 80.0)  # uniform in log σ: one constant ratio
+    assert g[0] == pytest.approx(80.0) and g[-2] == pytest.approx(0.002) and g[-1] == 0
+    ratios = g[1:-1] / g[:-2]
+    torch.testing.assert_close(ratios, torch.full_like(ratios, (0.002 / 80.0) ** (1 / 9)))
+
+
+def test_ode_grid_starts_at_most_at_edm_sigma_max():
+    """A linear-β DDPM reaches σ̂ ≈ 157; its ODE grids start at 80 with x̂ of std √(80² + 1).
+    dpmpp_2m uses the log-SNR grid by default, the other solvers EDM's ρ = 7 grid."""
+    from genmodels.diffusion.methods import DDPM
+    from genmodels.errors import InvalidInputError
+
+    model = DDPM(DDPM.Config(width=8, depth=1), (2,))
+    assert model.sigma_hat_max > 150
+    for schedule in ("karras", "logsnr"):
+        s = model.sigmas(6, schedule)
+        assert s[0] == pytest.approx(80.0) and s[-2] == pytest.approx(model.sigma_hat_min)
+    assert model.start_std_hat(80.0) == pytest.approx(math.sqrt(80.0**2 + 1))
+    assert model.start_std_hat(model.sigma_hat_max) == pytest.approx(model.prior_std_hat)
+    with pytest.raises(InvalidInputError, match="karras, logsnr"):
+        model.sigmas(6, "cosine")
+
+    def draw(**options):
+        return model.sample(3, generator=torch.Generator().manual_seed(0), steps=5, **options).x
+
+    default = draw(sampler="dpmpp_2m")
+    torch.testing.assert_close(default, draw(sampler="dpmpp_2m", schedule="logsnr"))
+    assert not torch.allclose(default, draw(sampler="dpmpp_2m", schedule="karras"))
+    torch.testing.assert_close(draw(sampler="heun"), draw(sampler="heun", schedule="karras"))
 
 
 @pytest.mark.parametrize("sde", [VPSDE(), SubVPSDE(), VESDE(0.01, 50.0)])

@@ -138,10 +138,11 @@ def test_guided_samplers_use_the_guided_prediction() -> None:
 
     out = model.sample(4, generator=torch.Generator().manual_seed(0), sampler="heun", steps=4,
                        labels=c, guidance=w)  # fmt: skip
-    x_hat = model.randn(4, torch.Generator().manual_seed(0)) * model.prior_std_hat
+    sigmas = model.sigmas(4)
+    x_hat = model.randn(4, torch.Generator().manual_seed(0)) * model.start_std_hat(sigmas[0])
     with torch.no_grad():
-        ref = sample_heun(hand(model.denoiser), x_hat, model.sigmas(4))
-    torch.testing.assert_close(out.x, ref, rtol=1e-4, atol=1e-4)  # |x| ~ 100: σ̂_max ≈ 157
+        ref = sample_heun(hand(model.denoiser), x_hat, sigmas)
+    torch.testing.assert_close(out.x, ref, rtol=1e-4, atol=1e-4)  # |x| ~ 50: σ̂_0 = 80
     plain = model.sample(4, generator=torch.Generator().manual_seed(0), sampler="heun", steps=4)
     assert not torch.allclose(out.x, plain.x)
 

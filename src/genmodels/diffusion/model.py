@@ -35,7 +35,7 @@ from genmodels.diffusion.samplers import (
     sample_euler,
     sample_heun,
 )
-from genmodels.diffusion.schedules import karras_sigmas
+from genmodels.diffusion.schedules import geometric_sigmas, karras_sigmas
 from genmodels.errors import ConfigError, InvalidInputError, NotApplicableError
 from genmodels.mcmc.annealed_langevin import annealed_langevin
 from genmodels.models.base import GenerativeModel
@@ -53,6 +53,10 @@ SAMPLERS: Registry[Runner] = Registry("diffusion sampler")
 """
 
 ODE_SAMPLERS = ("euler", "heun", "dpmpp_2m", "dopri5")
+EDM_SIGMA_MAX = 80.0
+"""Where the ODE solvers' σ̂ grid starts at most (Karras et al. 2022, Table 1, for VP and VE
+alike). A linear-β DDPM reaches σ̂ ≈ 157; the steps above 80 are spent where x̂ is pure noise
+(on eight_gaussians with the exact score, Heun at 19 NFE: mmd 0.035 from 157, 0.019 from 80)."""
 
 
 def make_net(event_shape: tuple[int, ...], config: Any) -> nn.Module:
@@ -196,10 +200,26 @@ class DiffusionModel(GenerativeModel):
         return denoiser_to_score(x_hat, self.denoiser(x_hat, sigma_hat, labels), sigma_hat)
 
     def sigmas(self, steps: int, schedule: str = "karras") -> Tensor:
-        """σ̂ grid for ODE solvers: EDM's ρ = 7 grid (default) then 0."""
-        if schedule != "karras":
-            raise InvalidInputError(f"unknown σ schedule {schedule!r} for {type(self).__name__}")
-        return karras_sigmas(steps, self.sigma_hat_min, self.sigma_hat_max)
+        """σ̂ grid for ODE solvers, from min(σ̂_max, `EDM_SIGMA_MAX`) to σ̂_min, then 0.
+
+        ``"karras"``: EDM's ρ = 7 grid (dense near σ̂_min); ``"logsnr"``: uniform in
+        log-SNR = −2 log σ̂, i.e. geometric in σ̂ (Lu et al. 2022, DPM-Solver++'s choice).
+        """
+        hi = min(self.sigma_hat_max, EDM_SIGMA_MAX)
+        if schedule == "karras":
+            return karras_sigmas(steps, self.sigma_hat_min, hi)
+        if schedule == "logsnr":
+            return geometric_sigmas(steps, self.sigma_hat_min, hi)
+        raise InvalidInputError(
+            f"unknown σ schedule {schedule!r} for {type(self).__name__} (karras, logsnr)"
+        )
+
+    def start_std_hat(self, sigma_hat: float) -> float:
+        """Std of x̂ at the level ``sigma_hat`` an ODE solve starts from: the prior's at
+        σ̂_max, else √(σ̂² + 1) (data of about unit scale, as EDM assumes)."""
+        if sigma_hat >= self.sigma_hat_max:
+            return self.prior_std_hat
+        return math.sqrt(sigma_hat**2 + 1.0)
 
     def langevin_sigmas(self, levels: int) -> Tensor:
         """Geometric levels for annealed Langevin, from min(σ̂_max, 20) down to σ̂_min."""
@@ -321,9 +341,10 @@ def _ode_runner(solver: Callable[..., Tensor]) -> Runner:
         **options: Any,
     ) -> tuple[Tensor, int]:
         default_steps = 100 if solver is sample_euler else 18
+        schedule = schedule or ("logsnr" if solver is sample_dpmpp_2m else None)
         sigmas = model.sigmas(steps or default_steps, *([schedule] if schedule else []))
         denoiser = NFECounter(guide(model.denoiser))
-        x_hat = model.randn(n, generator) * model.prior_std_hat
+        x_hat = model.randn(n, generator) * model.start_std_hat(float(sigmas[0]))
         cb = None
         if callback is not None:
             levels = sigmas.tolist()
