@@ -24,6 +24,7 @@ import time
 
 import torch
 
+from genmodels.diffusion.model import EDM_SIGMA_MAX
 from genmodels.diffusion.samplers import (
     NFECounter,
     sample_ddim,
@@ -32,7 +33,6 @@ from genmodels.diffusion.samplers import (
     sample_euler,
     sample_heun,
 )
-from genmodels.diffusion.model import EDM_SIGMA_MAX
 from genmodels.diffusion.schedules import DiscreteSchedule, geometric_sigmas, karras_sigmas
 from genmodels.nets.mlp import TimeMLP
 
