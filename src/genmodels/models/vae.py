@@ -45,11 +45,9 @@ class VAEConfig:
         min_log_scale: floor of the Gaussian decoder's log-scale (keeps the bound finite).
         num_levels: intensity levels of discrete data (0: continuous; set from the target).
         kl_warmup: training updates over which the KL weight rises linearly from 0 to 1
-            (Bowman et al. 2016); without it a Gaussian decoder settles in the
-            posterior-collapse optimum: one Gaussian fitted to all the data in 2-D, one
-            blurred average digit on `digits` (2,000 steps: fd 548, recall 0.0 without it;
-            fd 64, recall 0.75 with 500 updates). 0: off; -1: 1000 updates for vectors, 500
-            for images.
+            (Bowman et al. 2016); without it a Gaussian decoder on 2-D data settles in the
+            posterior-collapse optimum (one Gaussian fitted to all the data). 0: off;
+            -1: 1000 updates for vectors, off for images (whose short runs it would spoil).
     """
 
     latent_dim: int = 0
@@ -152,7 +150,7 @@ class VAE(GenerativeModel):
         beta = 1.0
         warmup = self.config.kl_warmup
         if warmup < 0:  # auto
-            warmup = 500 if self.image else 1000
+            warmup = 0 if self.image else 1000
         if self.training and warmup > 0:
             beta = min(1.0, float(self.updates) / warmup)
             self.updates += 1
