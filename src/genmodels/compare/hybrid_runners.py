@@ -95,6 +95,23 @@ class _FlowHybridRunner:
         )
         return flow, {**info, "requested_steps": config.steps}, time.perf_counter() - t0
 
+    def _output(
+        self,
+        samples: Samples,
+        settings: dict[str, Any],
+        notes: dict[str, Any],
+        fit_info: dict[str, Any],
+        fit_seconds: float,
+    ) -> MethodOutput:
+        """The row: the chains' draws, the flow fit as training, the chain and fit notes."""
+        return MethodOutput(
+            samples=samples,
+            train_seconds=fit_seconds,
+            train_steps=int(fit_info["steps"]),
+            settings=settings,
+            notes={**notes, **self._fit_notes(fit_info)},
+        )
+
     @staticmethod
     def _fit_notes(info: dict[str, Any]) -> dict[str, Any]:
         notes: dict[str, Any] = {
@@ -133,17 +150,8 @@ class FlowMHRunner(_FlowHybridRunner):
         )
         x = run.x[:, warmup:]  # [chains, draws, *event]: the warm-up draws dropped
         samples = Samples(x, chains=chains, nfe=run.nfe, seconds=run.seconds, info=run.info)
-        notes = {
-            "accept_rate": run.info["accept_rate"],
-            **self._fit_notes(info),
-        }
-        return MethodOutput(
-            samples=samples,
-            train_seconds=fit_seconds,
-            train_steps=int(info["steps"]),
-            settings=settings,
-            notes=notes,
-        )
+        notes = {"accept_rate": run.info["accept_rate"]}
+        return self._output(samples, settings, notes, info, fit_seconds)
 
 
 @dataclasses.dataclass
@@ -180,15 +188,8 @@ class NeutraRunner(_FlowHybridRunner):
             "divergences": int(samples.info["divergences"]),
             "accept_rate": samples.info["accept_rate"],
             "step_size": samples.info["step_size_mean"],
-            **self._fit_notes(info),
         }
-        return MethodOutput(
-            samples=samples,
-            train_seconds=fit_seconds,
-            train_steps=int(info["steps"]),
-            settings=settings,
-            notes=notes,
-        )
+        return self._output(samples, settings, notes, info, fit_seconds)
 
 
 RUNNERS.add("flow_mh", FlowMHRunner())
