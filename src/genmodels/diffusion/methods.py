@@ -36,7 +36,7 @@ from genmodels.diffusion.parameterization import (
 from genmodels.diffusion.samplers import NFECounter, sample_ddim, sample_ddpm, sample_pc
 from genmodels.diffusion.schedules import DiscreteSchedule, karras_sigmas
 from genmodels.diffusion.sde import SDE, VESDE, VPSDE, SubVPSDE
-from genmodels.errors import ConfigError
+from genmodels.errors import ConfigError, InvalidInputError
 from genmodels.models.base import MODELS
 
 __all__ = ["DDPM", "NCSN", "FlowMatching", "ScoreSDE", "SubVPSDEModel", "VESDEModel", "VPSDEModel"]
@@ -467,10 +467,18 @@ class FlowMatching(DiffusionModel):
     def sigma_hat_max(self) -> float:
         return self._sigma_hat(self.config.t_max)
 
+    def ode_schedule(self, solver: str) -> str:
+        """Every solver integrates the flow-matching ODE on the uniform-in-t grid."""
+        return "uniform"
+
     def sigmas(self, steps: int, schedule: str = "uniform") -> Tensor:
         """Uniform in t from t_max to t_min (default), or EDM's ``"karras"`` grid; then 0."""
         if schedule == "karras":
             return karras_sigmas(steps, self.sigma_hat_min, self.sigma_hat_max)
+        if schedule != "uniform":
+            raise InvalidInputError(
+                f"unknown σ schedule {schedule!r} for FlowMatching (uniform, karras)"
+            )
         t = torch.linspace(self.config.t_max, self.config.t_min, steps, dtype=torch.float64)
         alpha, sigma = self._alpha_sigma(t)
         return torch.cat([sigma / alpha, t.new_zeros(1)]).float()

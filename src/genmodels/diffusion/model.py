@@ -214,6 +214,11 @@ class DiffusionModel(GenerativeModel):
             f"unknown σ schedule {schedule!r} for {type(self).__name__} (karras, logsnr)"
         )
 
+    def ode_schedule(self, solver: str) -> str:
+        """The `sigmas` grid ODE solver ``solver`` uses unless told otherwise: log-SNR steps for
+        DPM-Solver++ (its paper's rule), EDM's ρ = 7 grid for the others."""
+        return "logsnr" if solver == "dpmpp_2m" else "karras"
+
     def start_std_hat(self, sigma_hat: float) -> float:
         """Std of x̂ at the level ``sigma_hat`` an ODE solve starts from: the prior's at
         σ̂_max, else √(σ̂² + 1) (data of about unit scale, as EDM assumes)."""
@@ -328,7 +333,7 @@ class DiffusionModel(GenerativeModel):
 # ---- sampler adapters ---------------------------------------------------------------------
 
 
-def _ode_runner(solver: Callable[..., Tensor]) -> Runner:
+def _ode_runner(name: str, solver: Callable[..., Tensor]) -> Runner:
     def run(
         model: DiffusionModel,
         n: int,
@@ -341,8 +346,7 @@ def _ode_runner(solver: Callable[..., Tensor]) -> Runner:
         **options: Any,
     ) -> tuple[Tensor, int]:
         default_steps = 100 if solver is sample_euler else 18
-        schedule = schedule or ("logsnr" if solver is sample_dpmpp_2m else None)
-        sigmas = model.sigmas(steps or default_steps, *([schedule] if schedule else []))
+        sigmas = model.sigmas(steps or default_steps, schedule or model.ode_schedule(name))
         denoiser = NFECounter(guide(model.denoiser))
         x_hat = model.randn(n, generator) * model.start_std_hat(float(sigmas[0]))
         cb = None
@@ -362,7 +366,7 @@ def _ode_runner(solver: Callable[..., Tensor]) -> Runner:
 for _name, _solver in zip(
     ODE_SAMPLERS, (sample_euler, sample_heun, sample_dpmpp_2m, sample_dopri5), strict=True
 ):
-    SAMPLERS.add(_name, _ode_runner(_solver))
+    SAMPLERS.add(_name, _ode_runner(_name, _solver))
 
 
 @SAMPLERS.register("annealed_langevin")

@@ -264,7 +264,7 @@ def sample_chains(
         for key in stats:
             stats[key][:, i] = getattr(info, key)
         bar.update(1)
-        if i + 1 >= MIN_DRAWS and i + 1 < draws and time.perf_counter() > deadline:
+        if i + 1 >= MIN_DRAWS and time.perf_counter() > deadline:
             done = i + 1
             break
     bar.close()
