@@ -40,6 +40,10 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = obj
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (tests that register an item of their own clean up with this)."""
+        self._items.pop(name, None)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]
