@@ -24,5 +24,5 @@ def test_unknown_option_is_one_line_exit_2(run_cli):
 def test_methods_json_has_name_and_camp(run_cli):
     rows = json.loads(run_cli("methods", "--json", check=True).stdout)
     for row in rows:
-        assert set(row) == {"name", "camp"}
+        assert set(row) == {"name", "camp", "description"}
         assert row["camp"] in {"chain", "map", "diffusion", "hybrid"}

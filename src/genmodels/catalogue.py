@@ -78,14 +78,20 @@ CATALOGUE: Registry[MethodSpec] = Registry("method")
 
 
 def register_method(
-    name: str, *, camp: Camp, settings: type, description: str, order: int = 100
+    name: str, *, camp: Camp, description: str, settings: type | None = None, order: int = 100
 ) -> Callable[[T], T]:
-    """Decorator: register the decorated kernel class, model class or hybrid function."""
+    """Decorator: register the decorated kernel class, model class or hybrid function.
+
+    ``settings`` defaults to the decorated class's ``Config`` (a learned model's config).
+    """
     if camp not in CAMPS:
         raise ValueError(f"camp must be one of {', '.join(CAMPS)}, got {camp!r}")
 
     def decorator(build: T) -> T:
-        CATALOGUE.add(name, MethodSpec(name, camp, build, settings, description, order))
+        own = settings if settings is not None else getattr(build, "Config", None)
+        if own is None:
+            raise TypeError(f"method {name!r}: give settings= (it has no Config)")
+        CATALOGUE.add(name, MethodSpec(name, camp, build, own, description, order))
         return build
 
     return decorator

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
+from genmodels.catalogue import list_methods as _specs
 
 __all__ = ["list_methods"]
 
-# Subpackages that register methods when imported. A subpackage that is not there yet is
-# skipped, so the list grows as the library does.
-_REGISTERING_MODULES = (
-    "genmodels.mcmc",
-    "genmodels.models",
-    "genmodels.diffusion",
-    "genmodels.hybrids",
-)
-
 
 def list_methods() -> list[dict[str, str]]:
-    """``[{"name", "camp"}]`` for every registered kernel, model and hybrid."""
-    rows: list[dict[str, str]] = []
-    for module_name in _REGISTERING_MODULES:
-        module = importlib.import_module(module_name)
-        for name, camp in getattr(module, "METHOD_CAMPS", lambda: {})().items():
-            rows.append({"name": name, "camp": camp})
-    return rows
+    """``[{"name", "camp", "description"}]`` for every method in `genmodels.catalogue`."""
+    return [{"name": s.name, "camp": s.camp, "description": s.description} for s in _specs()]

@@ -71,11 +71,11 @@ def test_chain_runner_runs_the_kernel_and_needs_a_density():
 
 def test_trajectory_callbacks_are_found_through_forwarding_overrides():
     import genmodels.diffusion  # noqa: F401  (registers the diffusion models)
+    from genmodels.catalogue import get_method
     from genmodels.compare.runners import _accepts_callback
-    from genmodels.models.base import MODELS
 
     def model(name):
-        cls = MODELS.get(name)
+        cls = get_method(name).build
         return cls(cls.Config(), (2,))
 
     assert _accepts_callback(model("ncsn"))  # NCSN.sample(**kwargs) forwards to the base

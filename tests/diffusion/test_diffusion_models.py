@@ -10,17 +10,17 @@ from analytic import Mixture
 from safetensors.torch import load_file, save_file
 
 import genmodels.diffusion as D
+from genmodels.catalogue import get_method, list_methods
 from genmodels.diffusion.likelihood import dequantized_nll, pf_ode_log_prob
 from genmodels.diffusion.sde import VPSDE
 from genmodels.errors import ConfigError, NotApplicableError, UnknownNameError
-from genmodels.models.base import MODELS
 
 SMALL = {"width": 16, "depth": 1, "unet_base": 8, "unet_blocks": 1}
 EVENTS = [(2,), (1, 8, 8)]
 
 
 def build(name, event, **cfg):
-    cls = MODELS.get(name)
+    cls = get_method(name).build
     torch.manual_seed(0)
     model = cls(cls.Config(**SMALL, **cfg), event)
     with torch.no_grad():  # leave the zero-initialised output layers non-trivial
@@ -30,7 +30,7 @@ def build(name, event, **cfg):
 
 
 def test_methods_are_registered():
-    assert set(D.METHOD_CAMPS()) == {
+    assert {s.name for s in list_methods("diffusion")} == {
         "ncsn",
         "ddpm",
         "sde_vp",
@@ -38,13 +38,13 @@ def test_methods_are_registered():
         "sde_subvp",
         "flow_matching",
     }
-    assert set(D.METHOD_CAMPS().values()) == {"diffusion"}
-    for name in D.METHOD_CAMPS():
-        assert issubclass(MODELS.get(name), D.DiffusionModel)
+    assert all(s.camp == "diffusion" for s in list_methods("diffusion"))
+    for name in (s.name for s in list_methods("diffusion")):
+        assert issubclass(get_method(name).build, D.DiffusionModel)
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=["vector", "image"])
-@pytest.mark.parametrize("name", sorted(D.METHODS))
+@pytest.mark.parametrize("name", sorted(s.name for s in list_methods("diffusion")))
 def test_method_contract(name, event, tmp_path):
     model = build(name, event)
     batch = torch.randn(8, *event)
@@ -93,7 +93,7 @@ def test_nfe_accounting_and_errors():
     with pytest.raises(UnknownNameError):
         model.sample(2, sampler="hewn")
     with pytest.raises(ConfigError):
-        MODELS.get("ddpm")(MODELS.get("ddpm").Config(schedule="quadratic"), (2,))
+        get_method("ddpm").build(get_method("ddpm").build.Config(schedule="quadratic"), (2,))
     sde = build("sde_vp", (2,))
     assert sde.sample(3, sampler="pc", steps=10).nfe == 20  # predictor + 1 corrector step
     assert sde.sample(3, sampler="euler_maruyama", steps=10).nfe == 10

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genmodels.diffusion import METHODS
+from genmodels.catalogue import get_method, list_methods
 from genmodels.diffusion.guidance import Guidance, guided_prediction
 from genmodels.diffusion.samplers import sample_ddim, sample_heun
 from genmodels.errors import ConfigError, InvalidInputError, NotApplicableError
-from genmodels.models.base import MODELS
 from genmodels.nets.mlp import TimeMLP
 from genmodels.nets.unet import UNet
 from genmodels.targets import get_target
@@ -20,7 +19,7 @@ SMALL = {"width": 16, "depth": 1, "unet_base": 8, "unet_blocks": 1}
 
 
 def build(name: str = "ddpm", event=(2,), **cfg):
-    cls = MODELS.get(name)
+    cls = get_method(name).build
     torch.manual_seed(0)
     model = cls(cls.Config(**{**SMALL, "num_classes": 3, **cfg}), event)
     with torch.no_grad():  # leave the zero-initialised output layers non-trivial
@@ -147,7 +146,7 @@ def test_guided_samplers_use_the_guided_prediction() -> None:
     assert not torch.allclose(out.x, plain.x)
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(s.name for s in list_methods("diffusion")))
 def test_every_method_trains_and_samples_with_labels(name) -> None:
     model = build(name)
     loss = model.loss(torch.randn(8, 2), labels=torch.randint(0, 3, (8,)))
@@ -177,7 +176,7 @@ def test_conditional_ddpm_samples_the_requested_component(tmp_path) -> None:
     """Known answer: on two well separated Gaussians labelled by component, a sample with
     label k lies in component k; the ∅ branch (label dropout) still samples both."""
     target = two_gaussians()
-    DDPM = MODELS.get("ddpm")
+    DDPM = get_method("ddpm").build
     torch.manual_seed(0)
     model = DDPM(DDPM.Config(width=64, depth=2, num_classes=2, timesteps=200), (2,))
     config = TrainConfig(steps=300, batch_size=128, lr=2e-3, ema_decay=0.0, progress=False,

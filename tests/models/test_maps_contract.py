@@ -5,20 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
+from genmodels.catalogue import list_methods
 from genmodels.errors import NotApplicableError
-from genmodels.models.base import MODELS
 from genmodels.targets import get_target
 from genmodels.training import TrainConfig, fit, load_model
-from genmodels.training.checkpoint import ensure_methods_registered
 from genmodels.training.setup import build_model
 
-ensure_methods_registered()
 MAPS = ("gan", "vae", "flow")
 # ncsn samples by annealed Langevin, 100 steps per noise level even at 3 levels (~35 s here)
 SLOW = {"ncsn"}
 CASES = [
     pytest.param(name, "eight_gaussians", marks=[pytest.mark.slow] if name in SLOW else [])
-    for name in sorted(MODELS)
+    for name in sorted(s.name for s in list_methods(("map", "diffusion")))
 ] + [(name, "digits") for name in MAPS]
 
 

@@ -111,11 +111,12 @@ def run_mcmc(
     """
     import torch
 
-    from genmodels.mcmc import KERNELS, sample_chains
+    from genmodels.catalogue import get_method
+    from genmodels.mcmc import sample_chains
     from genmodels.metrics.chains import chain_summary, to_inference_data
     from genmodels.targets import get_target
 
-    KERNELS.get(sampler)  # fail on an unknown sampler before building anything
+    get_method(sampler, "chain")  # fail on an unknown sampler before building anything
     target = get_target(target_name)
     if not target.has_log_prob:
         raise NotApplicableError(

@@ -2,7 +2,7 @@
 
 `get_runner(name)` finds the runner of a method: an explicitly registered one in `RUNNERS`
 first (hybrids, tests), then the chain kernels of `genmodels.mcmc`, then the learned models
-of `genmodels.models.MODELS` (maps and diffusion models register there).
+of `genmodels.catalogue` (maps and diffusion models).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genmodels.catalogue import get_method, list_methods
 from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
 from genmodels.errors import ConfigError, NotApplicableError, UnknownNameError
 from genmodels.registry import Registry
@@ -27,8 +28,6 @@ __all__ = ["RUNNERS", "ChainRunner", "ModelRunner", "get_runner", "known_methods
 RUNNERS: Registry[MethodRunner] = Registry("method")
 """Explicitly registered runners; they take precedence over the automatic ones."""
 
-# Importing genmodels.models registers every learned model (maps and diffusion) in MODELS.
-_MODEL_PACKAGES = ("genmodels.models",)
 # Modules that add runners to RUNNERS when imported (the chain+map hybrids).
 _RUNNER_MODULES = ("genmodels.compare.hybrid_runners",)
 
@@ -40,22 +39,11 @@ def _runners() -> Registry[MethodRunner]:
 
 
 def _kernels() -> Any:
-    try:
-        from genmodels.mcmc import KERNELS
-    except ImportError:
-        return {}
-    return KERNELS
+    return {s.name for s in list_methods("chain")}
 
 
 def _models() -> Any:
-    for package in _MODEL_PACKAGES:
-        try:
-            importlib.import_module(package)
-        except ImportError:
-            continue
-    from genmodels.models.base import MODELS
-
-    return MODELS
+    return {s.name: s.build for s in list_methods(("map", "diffusion"))}
 
 
 def known_methods() -> list[str]:
@@ -75,7 +63,7 @@ def get_runner(name: str) -> MethodRunner:
         return ChainRunner(name)
     models = _models()
     if name in models:
-        return ModelRunner(name, camp=getattr(models.get(name), "camp", "map"))
+        return ModelRunner(name, camp=getattr(models[name], "camp", "map"))
     import difflib
 
     known = known_methods()
@@ -248,11 +236,10 @@ class ModelRunner:
         return build_model(self.name, event_shape, model_settings, num_levels=target.num_levels)
 
     def run(self, target: Target, settings: dict[str, Any], ctx: RunContext) -> MethodOutput:
-        from genmodels.models.base import MODELS
         from genmodels.training import TrainConfig, fit
 
         _check_keys(settings, {"train", "model", "sample"}, self.name)
-        model_cls = MODELS.get(self.name)
+        model_cls = get_method(self.name, ("map", "diffusion")).build
         model = self.build(target, settings["model"])
         config = model.config
         train_overrides = {"seed": ctx.seed, "progress": ctx.progress, **settings["train"]}

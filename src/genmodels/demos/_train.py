@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from genmodels.models import MODELS, GenerativeModel
+from genmodels.catalogue import get_method
+from genmodels.models import GenerativeModel
 from genmodels.targets.base import Target
 from genmodels.training import TrainConfig, TrainState, fit
 
@@ -64,7 +65,7 @@ def train_demo_model(
         final training state (steps, seconds).
     """
     torch.manual_seed(seed)
-    cls = MODELS.get(method)
+    cls = get_method(method, ("map", "diffusion")).build
     model = cls(cls.Config(width=width, depth=3, **(config or {})), target.event_shape)
     train = TrainConfig(
         steps=steps[0] if quick else steps[1], batch_size=batch_size, lr=2e-3, seed=seed,

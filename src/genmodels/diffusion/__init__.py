@@ -9,7 +9,7 @@ Layout (network, noise process, sampler and loss are separate):
 - `samplers` — DDPM ancestral, DDIM, predictor–corrector / Euler–Maruyama, PF-ODE
   Euler/Heun/DPM-Solver++(2M)/dopri5 (annealed Langevin: `genmodels.mcmc.annealed_langevin`);
 - `likelihood` — PF-ODE log-likelihood with exact or Hutchinson divergence, dequantisation;
-- `model`, `methods` — the trainable methods registered in `genmodels.models.base.MODELS`.
+- `model`, `methods` — the trainable methods registered in `genmodels.catalogue`.
 """
 
 from genmodels.diffusion.likelihood import LikelihoodResult, dequantized_nll, pf_ode_log_prob
@@ -28,7 +28,6 @@ from genmodels.diffusion.sde import SDE, VESDE, VPSDE, SubVPSDE
 
 __all__ = [
     "DDPM",
-    "METHOD_CAMPS",
     "NCSN",
     "SAMPLERS",
     "SDE",
@@ -47,10 +46,3 @@ __all__ = [
     "karras_sigmas",
     "pf_ode_log_prob",
 ]
-
-METHODS = ("ncsn", "ddpm", "sde_vp", "sde_ve", "sde_subvp", "flow_matching")
-
-
-def METHOD_CAMPS() -> dict[str, str]:
-    """The diffusion methods, for `genmodels methods`."""
-    return dict.fromkeys(METHODS, "diffusion")

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genmodels.catalogue import register_method
 from genmodels.diffusion.guidance import Guidance
 from genmodels.diffusion.losses import (
     denoising_loss,
@@ -37,7 +38,6 @@ from genmodels.diffusion.samplers import NFECounter, sample_ddim, sample_ddpm, s
 from genmodels.diffusion.schedules import DiscreteSchedule, karras_sigmas
 from genmodels.diffusion.sde import SDE, VESDE, VPSDE, SubVPSDE
 from genmodels.errors import ConfigError, InvalidInputError
-from genmodels.models.base import MODELS
 
 __all__ = ["DDPM", "NCSN", "FlowMatching", "ScoreSDE", "SubVPSDEModel", "VESDEModel", "VPSDEModel"]
 
@@ -82,7 +82,12 @@ class DDPMConfig(NetConfig):
     spacing: str = "leading"
 
 
-@MODELS.register("ddpm")
+@register_method(
+    "ddpm",
+    camp="diffusion",
+    order=1,
+    description="denoising diffusion (DDPM ancestral, DDIM, ODE solvers)",
+)
 class DDPM(DiffusionModel):
     """Discrete-time DDPM: ε-prediction (or x₀/v) on a linear or cosine β schedule.
 
@@ -287,21 +292,36 @@ class _VEConfig(ScoreSDEConfig):
     sde: str = "ve"
 
 
-@MODELS.register("sde_vp")
+@register_method(
+    "sde_vp",
+    camp="diffusion",
+    order=2,
+    description="variance-preserving score SDE (predictor-corrector, PF-ODE)",
+)
 class VPSDEModel(ScoreSDE):
     """Score SDE with the VP SDE (continuous DDPM)."""
 
     Config = _VPConfig
 
 
-@MODELS.register("sde_subvp")
+@register_method(
+    "sde_subvp",
+    camp="diffusion",
+    order=4,
+    description="sub-VP score SDE (predictor-corrector, PF-ODE)",
+)
 class SubVPSDEModel(ScoreSDE):
     """Score SDE with the sub-VP SDE."""
 
     Config = _SubVPConfig
 
 
-@MODELS.register("sde_ve")
+@register_method(
+    "sde_ve",
+    camp="diffusion",
+    order=3,
+    description="variance-exploding score SDE (predictor-corrector, PF-ODE)",
+)
 class VESDEModel(ScoreSDE):
     """Score SDE with the VE SDE (continuous NCSN)."""
 
@@ -349,7 +369,12 @@ class NCSNConfig(ScoreSDEConfig):
     step_lr: float = 2e-5
 
 
-@MODELS.register("ncsn")
+@register_method(
+    "ncsn",
+    camp="diffusion",
+    order=0,
+    description="noise-conditional score network sampled by annealed Langevin",
+)
 class NCSN(ScoreSDE):
     """Noise-conditional score network on L discrete levels, sampled by annealed Langevin.
 
@@ -405,7 +430,12 @@ class FlowMatchingConfig(NetConfig):
     t_max: float = 0.999
 
 
-@MODELS.register("flow_matching")
+@register_method(
+    "flow_matching",
+    camp="diffusion",
+    order=5,
+    description="flow matching / rectified flow (ODE sampling, exact likelihood)",
+)
 class FlowMatching(DiffusionModel):
     """A velocity network v_θ(x_t, t) on x_t = (1 − t) x₀ + (σ_min + (1 − σ_min) t) ε.
 

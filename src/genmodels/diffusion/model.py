@@ -273,8 +273,7 @@ class DiffusionModel(GenerativeModel):
             (``info``: ``steps``, and ``guidance`` when labels were given).
 
         Example:
-            >>> from genmodels.models import MODELS
-            >>> DDPM = MODELS.get("ddpm")
+            >>> from genmodels.diffusion import DDPM
             >>> m = DDPM(DDPM.Config(width=16, depth=1, num_classes=3), (2,))
             >>> m.sample(4, labels=torch.tensor([0, 1, 2, 0]), guidance=2.0, steps=5).nfe
             10

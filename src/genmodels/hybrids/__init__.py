@@ -8,8 +8,8 @@
 - `fit_flow`: the flow both use, by maximum likelihood on samples or by reverse KL.
 
 Example:
-    >>> from genmodels.hybrids import METHOD_CAMPS
-    >>> METHOD_CAMPS()["flow_mh"]
+    >>> from genmodels.catalogue import get_method
+    >>> get_method("flow_mh").camp
     'hybrid'
 """
 
@@ -17,18 +17,15 @@ from genmodels.hybrids.flow_fit import FlowFitConfig, fit_flow, flow_push
 from genmodels.hybrids.flow_mh import flow_mh
 from genmodels.hybrids.inpainting import inpaint
 from genmodels.hybrids.neutra import neutra_hmc
+from genmodels.hybrids.settings import FlowMHSettings, NeutraSettings
 
 __all__ = [
-    "METHOD_CAMPS",
     "FlowFitConfig",
+    "FlowMHSettings",
+    "NeutraSettings",
     "fit_flow",
     "flow_mh",
     "flow_push",
     "inpaint",
     "neutra_hmc",
 ]
-
-
-def METHOD_CAMPS() -> dict[str, str]:
-    """Every hybrid method: ``{name: "hybrid"}``."""
-    return {"flow_mh": "hybrid", "neutra_hmc": "hybrid"}

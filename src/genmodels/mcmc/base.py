@@ -22,10 +22,8 @@ import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
-from genmodels.registry import Registry
 
 __all__ = [
-    "KERNELS",
     "ChainState",
     "Info",
     "Kernel",
@@ -275,7 +273,3 @@ def metropolis_accept(log_ratio: Tensor, generator: torch.Generator) -> tuple[Te
         log_ratio.shape, generator=generator, dtype=log_ratio.dtype, device=log_ratio.device
     )
     return accept_prob, u < accept_prob
-
-
-# name -> kernel class; filled by the kernel modules (`@KERNELS.register("nuts")`).
-KERNELS: Registry[type[Kernel]] = Registry("sampler")

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from genmodels.catalogue import get_method
 from genmodels.errors import InvalidInputError, NotApplicableError
 from genmodels.mcmc.adaptation import (
     DualAveraging,
@@ -19,7 +20,7 @@ from genmodels.mcmc.adaptation import (
     find_reasonable_step_size,
     warmup_windows,
 )
-from genmodels.mcmc.base import KERNELS, Kernel, LogDensity, ScoreOnly
+from genmodels.mcmc.base import Kernel, LogDensity, ScoreOnly
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
 
@@ -135,7 +136,8 @@ def sample_chains(
     Args:
         log_prob_or_target: a `Target` with a density, or any callable
             ``log_prob(x: [chains, *event]) -> [chains]`` (need not be normalised).
-        sampler: ``rwmh``, ``mala``, ``ula``, ``hmc`` or ``nuts`` (see `KERNELS`).
+        sampler: ``rwmh``, ``mala``, ``ula``, ``hmc`` or ``nuts``: any chain
+            of `genmodels.catalogue`.
         chains, draws, warmup: layout and length of the run.
         init: start points ``[chains, *event]`` or ``[*event]``; default uniform on
             ``(-init_spread, init_spread)``.
@@ -169,7 +171,7 @@ def sample_chains(
         >>> tuple(s.x.shape)
         (2, 50, 2)
     """
-    kernel_cls = KERNELS.get(sampler)
+    kernel_cls = get_method(sampler, "chain").build
     if chains < 1 or draws < 1 or warmup < 0:
         raise InvalidInputError(
             f"need chains >= 1, draws >= 1, warmup >= 0 (got {chains}, {draws}, {warmup})"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from genmodels.catalogue import register_method
 from genmodels.mcmc.base import (
-    KERNELS,
     ChainState,
     Info,
     Kernel,
@@ -23,6 +23,7 @@ from genmodels.mcmc.base import (
     metropolis_accept,
     sample_momentum,
 )
+from genmodels.mcmc.settings import ChainSettings
 
 __all__ = ["HMC", "kinetic_energy", "leapfrog"]
 
@@ -55,7 +56,13 @@ def leapfrog(
     return x_new, r_new, lp_new, grad_new
 
 
-@KERNELS.register("hmc")
+@register_method(
+    "hmc",
+    camp="chain",
+    settings=ChainSettings,
+    order=3,
+    description="Hamiltonian Monte Carlo with jittered trajectory length",
+)
 @dataclass(frozen=True)
 class HMC(Kernel):
     """HMC whose number of leapfrog steps is drawn per chain and per transition.

@@ -19,12 +19,20 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from genmodels.mcmc.base import KERNELS, ChainState, Info, Kernel, as_per_chain, metropolis_accept
+from genmodels.catalogue import register_method
+from genmodels.mcmc.base import ChainState, Info, Kernel, as_per_chain, metropolis_accept
+from genmodels.mcmc.settings import ChainSettings
 
 __all__ = ["MALA", "ULA"]
 
 
-@KERNELS.register("mala")
+@register_method(
+    "mala",
+    camp="chain",
+    settings=ChainSettings,
+    order=1,
+    description="Metropolis-adjusted Langevin algorithm",
+)
 @dataclass(frozen=True)
 class MALA(Kernel):
     """Metropolis-adjusted Langevin, all chains at once.
@@ -79,7 +87,13 @@ class MALA(Kernel):
         return new, self._info(accept_prob, accepted, divergent=~torch.isfinite(x_new).all(-1))
 
 
-@KERNELS.register("ula")
+@register_method(
+    "ula",
+    camp="chain",
+    settings=ChainSettings,
+    order=2,
+    description="unadjusted Langevin algorithm (biased, no accept step)",
+)
 @dataclass(frozen=True)
 class ULA(MALA):
     """Unadjusted Langevin algorithm: MALA without the Metropolis–Hastings correction.

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from genmodels.catalogue import register_method
 from genmodels.mcmc.base import (
-    KERNELS,
     ChainState,
     Info,
     Kernel,
@@ -36,6 +36,7 @@ from genmodels.mcmc.base import (
     sample_momentum,
 )
 from genmodels.mcmc.hmc import DIVERGENCE_THRESHOLD, HMC, kinetic_energy
+from genmodels.mcmc.settings import ChainSettings
 
 __all__ = ["NUTS", "checkpoint_indices", "is_turning"]
 
@@ -64,7 +65,13 @@ def checkpoint_indices(n: int) -> tuple[int, int]:
     return idx_max - trailing_ones + 1, idx_max
 
 
-@KERNELS.register("nuts")
+@register_method(
+    "nuts",
+    camp="chain",
+    settings=ChainSettings,
+    order=4,
+    description="the No-U-Turn sampler (multinomial, Stan-style)",
+)
 @dataclass(frozen=True)
 class NUTS(Kernel):
     """No-U-Turn Sampler (multinomial, max tree depth 10 by default), batched over chains.

@@ -11,12 +11,20 @@ from dataclasses import dataclass
 
 import torch
 
-from genmodels.mcmc.base import KERNELS, ChainState, Info, Kernel, as_per_chain, metropolis_accept
+from genmodels.catalogue import register_method
+from genmodels.mcmc.base import ChainState, Info, Kernel, as_per_chain, metropolis_accept
+from genmodels.mcmc.settings import ChainSettings
 
 __all__ = ["RWMH"]
 
 
-@KERNELS.register("rwmh")
+@register_method(
+    "rwmh",
+    camp="chain",
+    settings=ChainSettings,
+    order=0,
+    description="random-walk Metropolis with a Gaussian proposal",
+)
 @dataclass(frozen=True)
 class RWMH(Kernel):
     """Gaussian random-walk Metropolis, all chains at once.

@@ -10,10 +10,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from genmodels.registry import Registry
 from genmodels.samples import Samples
 
-__all__ = ["MODELS", "Camp", "GenerativeModel", "LikelihoodKind", "Player"]
+__all__ = ["Camp", "GenerativeModel", "LikelihoodKind", "Player"]
 
 Camp = Literal["chain", "map", "diffusion", "hybrid"]
 LikelihoodKind = Literal["exact", "bound", "none"]
@@ -99,6 +98,3 @@ class GenerativeModel(nn.Module, abc.ABC):
         Called once by the training loop on a fresh run (not on resume); whatever it sets must
         live in parameters or buffers so checkpoints carry it. Default: nothing.
         """
-
-
-MODELS: Registry[type[GenerativeModel]] = Registry("method")

@@ -22,7 +22,8 @@ import torch
 import zuko
 from torch import Tensor
 
-from genmodels.models.base import MODELS, GenerativeModel
+from genmodels.catalogue import register_method
+from genmodels.models.base import GenerativeModel
 from genmodels.models.common import Standardize, check_map_sample_options, dequantize
 from genmodels.registry import Registry
 from genmodels.samples import Samples
@@ -58,7 +59,12 @@ class FlowConfig:
     num_levels: int = 0
 
 
-@MODELS.register("flow")
+@register_method(
+    "flow",
+    camp="map",
+    order=2,
+    description="normalising flow (RealNVP, MAF or NSF via zuko; exact likelihood)",
+)
 class Flow(GenerativeModel):
     """A normalising flow on ``event_shape`` data (vectors or flattened images).
 

@@ -23,8 +23,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from genmodels.catalogue import register_method
 from genmodels.errors import ConfigError
-from genmodels.models.base import MODELS, GenerativeModel, Player
+from genmodels.models.base import GenerativeModel, Player
 from genmodels.models.common import Standardize, check_map_sample_options
 from genmodels.nets.conv import ConvDecoder, conv_discriminator
 from genmodels.nets.dense import dense_net
@@ -62,7 +63,12 @@ class GANConfig:
     betas: tuple[float, float] = (0.5, 0.9)
 
 
-@MODELS.register("gan")
+@register_method(
+    "gan",
+    camp="map",
+    order=0,
+    description="generative adversarial network (WGAN-GP by default)",
+)
 class GAN(GenerativeModel):
     """A GAN with dense nets for vectors and conv nets for images (no likelihood).
 

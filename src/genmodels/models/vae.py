@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from genmodels.catalogue import register_method
 from genmodels.errors import ConfigError, NotApplicableError
-from genmodels.models.base import MODELS, GenerativeModel
+from genmodels.models.base import GenerativeModel
 from genmodels.models.common import Standardize, check_map_sample_options, dequantize
 from genmodels.nets.conv import ConvDecoder, ConvEncoder
 from genmodels.nets.dense import dense_net
@@ -61,7 +62,12 @@ class VAEConfig:
     kl_warmup: int = -1
 
 
-@MODELS.register("vae")
+@register_method(
+    "vae",
+    camp="map",
+    order=1,
+    description="variational auto-encoder (ELBO; IWAE bound for likelihood)",
+)
 class VAE(GenerativeModel):
     """A VAE with dense nets for vectors and conv nets for images.
 

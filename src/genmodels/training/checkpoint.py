@@ -23,11 +23,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from genmodels.catalogue import get_method
 from genmodels.errors import CheckpointError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
-    "ensure_methods_registered",
     "has_checkpoint",
     "load_model",
     "load_training_state",
@@ -138,11 +138,6 @@ def save_checkpoint(
     ]
     for tmp, final in pending:
         tmp.replace(final)
-
-
-def ensure_methods_registered() -> None:
-    """Import `genmodels.models`, whose import registers every learned model in `MODELS`."""
-    import genmodels.models  # noqa: F401
 
 
 def has_checkpoint(out_dir: str | Path) -> bool:
@@ -258,13 +253,11 @@ def load_model(
         >>> model, cfg = load_model("runs/flow")  # doctest: +SKIP
         >>> model.sample(1000, generator=torch.Generator().manual_seed(0)).x.shape
     """
-    from genmodels.models.base import MODELS
     from genmodels.training.config import config_from_dict
 
-    ensure_methods_registered()
     out = Path(out_dir)
     cfg = read_checkpoint_config(out)
-    model_cls = MODELS.get(cfg["method"])
+    model_cls = get_method(cfg["method"], ("map", "diffusion")).build
     try:
         model_config = config_from_dict(model_cls.Config, cfg["model_config"], where="model config")
     except Exception as e:  # a config the model class no longer accepts

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 
+from genmodels.catalogue import list_methods
 from genmodels.device import resolve_device
 from genmodels.errors import (
     CheckpointError,
@@ -28,7 +29,7 @@ from genmodels.errors import (
     InvalidInputError,
     TrainingDivergedError,
 )
-from genmodels.models.base import MODELS, GenerativeModel, Player
+from genmodels.models.base import GenerativeModel, Player
 from genmodels.targets.base import Target
 from genmodels.training.checkpoint import (
     has_checkpoint,
@@ -103,10 +104,12 @@ def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
 
 def method_name(model: GenerativeModel) -> str:
     """The registry name of a model's class (``"flow"``, ``"ddpm"``, ...)."""
-    for name, cls in MODELS.items():
-        if cls is type(model):
-            return name
-    raise InvalidInputError(f"{type(model).__name__} is not registered in MODELS")
+    for spec in list_methods(("map", "diffusion")):
+        if spec.build is type(model):
+            return spec.name
+    raise InvalidInputError(
+        f"{type(model).__name__} is not a registered method (see genmodels.catalogue)"
+    )
 
 
 class _PlayerLosses(nn.Module):
@@ -201,8 +204,8 @@ def fit(
         ConfigError: a class-conditional model on a target without (enough) labels.
 
     Example:
-        >>> from genmodels.models import MODELS  # doctest: +SKIP
-        >>> flow = MODELS.get("flow")(MODELS.get("flow").Config(), (2,))  # doctest: +SKIP
+        >>> from genmodels.models import Flow, FlowConfig  # doctest: +SKIP
+        >>> flow = Flow(FlowConfig(), (2,))  # doctest: +SKIP
         >>> target = get_target("two_moons")  # doctest: +SKIP
         >>> fit(flow, target, TrainConfig(steps=500), "runs/flow")  # doctest: +SKIP
     """

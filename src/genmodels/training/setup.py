@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
+from genmodels.catalogue import get_method
 from genmodels.errors import ConfigError
-from genmodels.models.base import MODELS, GenerativeModel
-from genmodels.training.checkpoint import ensure_methods_registered
+from genmodels.models.base import GenerativeModel
 from genmodels.training.config import TrainConfig, config_from_dict
 
 __all__ = ["build_model", "split_config_values"]
@@ -28,8 +28,7 @@ def split_config_values(
         >>> split_config_values("flow", {"train": {"lr": 1e-3}}, {"kind": "maf"})
         ({'kind': 'maf'}, {'lr': 0.001})
     """
-    ensure_methods_registered()
-    model_cls = MODELS.get(method)
+    model_cls = get_method(method, ("map", "diffusion")).build
     model_fields = {f.name for f in dataclasses.fields(model_cls.Config)}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     model_values: dict[str, Any] = {}
@@ -93,8 +92,7 @@ def build_model(
         >>> build_model("flow", (2,), {"kind": "maf"}, seed=0).config.kind
         'maf'
     """
-    ensure_methods_registered()
-    model_cls = MODELS.get(method)
+    model_cls = get_method(method, ("map", "diffusion")).build
     values = dict(model_values or {})
     names = {f.name for f in dataclasses.fields(model_cls.Config)}
     if "num_levels" in names and "num_levels" not in values and num_levels:
