@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import torch
@@ -11,7 +13,15 @@ from torch import Tensor
 from genmodels.errors import NotApplicableError
 from genmodels.registry import Registry
 
-__all__ = ["TARGETS", "ModeStructure", "Target", "TargetKind", "get_target"]
+__all__ = [
+    "PATH_LOADERS",
+    "TARGETS",
+    "ModeStructure",
+    "Target",
+    "TargetKind",
+    "get_target",
+    "register_path_loader",
+]
 
 TargetKind = Literal["toy2d", "posterior", "image"]
 
@@ -132,6 +142,19 @@ class Target:
 TARGETS: Registry[type[Target]] = Registry("target")
 
 
+PathLoader = Callable[..., "Target | None"]
+PATH_LOADERS: list[PathLoader] = []
+"""Functions ``loader(path, **kwargs) -> Target | None`` that `get_target` tries, in order,
+for a name that is not registered; each returns None for a path it does not read. The image
+loaders of `genmodels.targets.images` register here, so this module never imports them."""
+
+
+def register_path_loader(loader: PathLoader) -> PathLoader:
+    """Decorator: let `get_target` build targets from paths ``loader`` understands."""
+    PATH_LOADERS.append(loader)
+    return loader
+
+
 def get_target(name: str, **kwargs: object) -> Target:
     """Build a target: a registered name, an image folder, or an ``.npz`` image file.
 
@@ -140,19 +163,11 @@ def get_target(name: str, **kwargs: object) -> Target:
         (2,)
     """
     if name not in TARGETS:
-        from pathlib import Path
-
-        from genmodels.targets.images import load_image_folder, load_npz_images
-
-        path = Path(name)
-        if path.is_dir():
-            target = load_image_folder(path, **kwargs)  # type: ignore[arg-type]
-            target.name = name
-            return target
-        if path.suffix == ".npz" and path.is_file():
-            target = load_npz_images(path, **kwargs)  # type: ignore[arg-type]
-            target.name = name
-            return target
+        for loader in PATH_LOADERS:
+            target = loader(Path(name), **kwargs)
+            if target is not None:
+                target.name = name
+                return target
     target = TARGETS.get(name)(**kwargs)
     target.name = name
     return target

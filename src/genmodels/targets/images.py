@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
-from genmodels.targets.base import TARGETS, Target
+from genmodels.targets.base import TARGETS, Target, register_path_loader
 
-__all__ = ["ImageDataset", "digits", "load_image_folder", "load_npz_images"]
+__all__ = ["ImageDataset", "digits", "load_image_folder", "load_image_path", "load_npz_images"]
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -182,3 +182,14 @@ def load_npz_images(path: str | Path, *, key: str = "x", label_key: str = "y") -
     except (OSError, ValueError) as e:
         raise InvalidInputError(f"cannot read {path} as .npz: {e}") from None
     return ImageDataset.from_arrays(images, labels)
+
+
+@register_path_loader
+def load_image_path(path: Path, **kwargs: object) -> ImageDataset | None:
+    """An image folder or an ``.npz`` file as a target (None for any other path), so that
+    ``get_target("path/to/images")`` works."""
+    if path.is_dir():
+        return load_image_folder(path, **kwargs)  # type: ignore[arg-type]
+    if path.suffix == ".npz" and path.is_file():
+        return load_npz_images(path, **kwargs)  # type: ignore[arg-type]
+    return None
