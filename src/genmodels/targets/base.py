@@ -19,6 +19,7 @@ __all__ = [
     "ModeStructure",
     "Target",
     "TargetKind",
+    "describe_targets",
     "get_target",
     "register_path_loader",
 ]
@@ -171,3 +172,27 @@ def get_target(name: str, **kwargs: object) -> Target:
     target = TARGETS.get(name)(**kwargs)
     target.name = name
     return target
+
+
+def describe_targets() -> list[dict[str, object]]:
+    """``{name, kind, dim, has_log_prob, has_samples}`` for every registered target, in
+    registration order (what ``genmodels targets`` lists).
+
+    Example:
+        >>> row = describe_targets()[0]
+        >>> sorted(row)
+        ['dim', 'has_log_prob', 'has_samples', 'kind', 'name']
+    """
+    rows = []
+    for name in TARGETS:
+        target = get_target(name)
+        rows.append(
+            {
+                "name": name,
+                "kind": target.kind,
+                "dim": target.dim,
+                "has_log_prob": target.has_log_prob,
+                "has_samples": target.has_samples,
+            }
+        )
+    return rows
