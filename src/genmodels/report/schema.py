@@ -8,13 +8,14 @@ same way, and `genmodels.report` never imports `genmodels.compare`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
 __all__ = ["ComparisonReport", "MethodRow", "RecordedTrajectory"]
 
 
+@runtime_checkable
 class MethodRow(Protocol):
     """One method's row: its outcome, numbers and figures (paths relative to the report)."""
 
@@ -32,6 +33,7 @@ class MethodRow(Protocol):
     wall_seconds: float
 
 
+@runtime_checkable
 class ComparisonReport(Protocol):
     """A whole comparison: the run's settings and one `MethodRow` per method."""
 
@@ -49,6 +51,7 @@ class ComparisonReport(Protocol):
     def methods(self) -> Sequence[MethodRow]: ...
 
 
+@runtime_checkable
 class RecordedTrajectory(Protocol):
     """The states a sampling process went through, if it recorded them."""
 
