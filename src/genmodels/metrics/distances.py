@@ -316,7 +316,12 @@ def sliced_wasserstein(
     if p < 1:
         raise InvalidInputError(f"p must be at least 1, got {p}")
     d = x.shape[1]
-    theta = torch.randn(d, num_projections, generator=generator, dtype=torch.float64)
+    # Directions are drawn on the generator's device (so a CPU generator gives the same value
+    # on every machine) and moved to the samples; without a generator, on the samples' device.
+    draw_on = generator.device if generator is not None else x.device
+    theta = torch.randn(
+        d, num_projections, generator=generator, dtype=torch.float64, device=draw_on
+    )
     theta = (theta / theta.norm(dim=0, keepdim=True)).to(x.device)  # (d, P) unit directions
     x_proj = (x @ theta).sort(dim=0).values  # (n, P)
     y_proj = (y @ theta).sort(dim=0).values  # (m, P)

@@ -76,6 +76,7 @@ def _exact_sample(target: Target, n: int, seed: int) -> Tensor:
             f"target {target.name!r} has no exact sampler to compare with, so sample metrics "
             "do not apply (use chain diagnostics instead)"
         )
+    # A CPU generator: the reference is the same on every machine (callers move it to ``x``).
     return target.sample(n, generator=torch.Generator().manual_seed(seed)).detach()
 
 

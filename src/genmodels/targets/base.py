@@ -20,6 +20,7 @@ __all__ = [
     "Target",
     "TargetKind",
     "describe_targets",
+    "draw_device",
     "get_target",
     "register_path_loader",
 ]
@@ -46,12 +47,24 @@ class ModeStructure:
         return int(self.weights.numel())
 
 
+def draw_device(generator: torch.Generator | None) -> torch.device:
+    """Where a target's exact draws are made: on ``generator``'s device, or on the default
+    device without one.
+
+    This is the targets' device policy: a CPU generator gives the same sample on every
+    machine (callers move it with ``.to(device)``, a documented conversion); the target's
+    constants are moved to the draws, and `Target.log_prob`/`Target.score` follow ``x``.
+    """
+    return generator.device if generator is not None else torch.get_default_device()
+
+
 class Target:
     """Something to sample from: a density, a sampler, or both.
 
     Subclasses override what they can provide:
 
-    - `sample(n, generator)` — exact independent draws (toys, data sets, some posteriors);
+    - `sample(n, generator)` — exact independent draws (toys, data sets, some posteriors),
+      made on `draw_device` (the generator's device);
     - `log_prob(x)` — log-density, normalised if `normalized` is true (else up to a constant);
     - `score(x)` — defaults to autograd of `log_prob`;
     - `modes` — a `ModeStructure` for mixtures;
@@ -66,7 +79,7 @@ class Target:
         ...     event_shape = (2,)
         ...     normalized = True
         ...     def sample(self, n, generator=None):
-        ...         return torch.randn(n, 2, generator=generator)
+        ...         return torch.randn(n, 2, generator=generator, device=draw_device(generator))
         ...     def log_prob(self, x):
         ...         return -0.5 * (x**2).sum(-1) - torch.log(torch.tensor(2 * torch.pi))
         >>> t = StdNormal()
@@ -123,7 +136,8 @@ class Target:
         Data sets return their test split (``n`` is an upper bound); targets with an exact
         sampler return ``n`` draws at a fixed seed that training never uses.
         """
-        return self.sample(n, generator=torch.Generator().manual_seed(2**31 - 1))
+        generator = torch.Generator().manual_seed(2**31 - 1)  # CPU: the same set on every machine
+        return self.sample(n, generator=generator).to(torch.get_default_device())
 
     def score(self, x: Tensor) -> Tensor:
         """∇ₓ log p(x), by autograd of `log_prob` unless a subclass knows it in closed form."""

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
-from genmodels.targets.base import TARGETS, Target, register_path_loader
+from genmodels.targets.base import TARGETS, Target, draw_device, register_path_loader
 
 __all__ = ["ImageDataset", "digits", "load_image_folder", "load_image_path", "load_npz_images"]
 
@@ -60,8 +60,14 @@ class ImageDataset(Target):
         return 0 if self.train_y is None else int(self.train_y.max()) + 1
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        idx = torch.randint(0, len(self.train_x), (n,), generator=generator)
-        return self.train_x[idx]
+        return self.train_x[self._draw_indices(n, generator)].to(draw_device(generator))
+
+    def _draw_indices(self, n: int, generator: torch.Generator | None) -> Tensor:
+        """Indices into the train split, drawn on `draw_device`, moved to where the data is."""
+        idx = torch.randint(
+            0, len(self.train_x), (n,), generator=generator, device=draw_device(generator)
+        )
+        return idx.to(self.train_x.device)
 
     def sample_labelled(
         self, n: int, generator: torch.Generator | None = None
@@ -69,8 +75,8 @@ class ImageDataset(Target):
         """Images and their labels, for class-conditional models."""
         if self.train_y is None:
             raise InvalidInputError(f"data set {self.name!r} has no labels")
-        idx = torch.randint(0, len(self.train_x), (n,), generator=generator)
-        return self.train_x[idx], self.train_y[idx]
+        idx, device = self._draw_indices(n, generator), draw_device(generator)
+        return self.train_x[idx].to(device), self.train_y[idx.to(self.train_y.device)].to(device)
 
     def test_set(self, n: int = 10_000) -> Tensor:
         return self.test_x[:n]
