@@ -207,19 +207,23 @@ def long_functions() -> dict[str, int]:
     }
 
 
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
 def private_imports() -> set[tuple[str, str, str]]:
-    """``(importing module, imported module, name)`` for each private name imported from
-    another top-level package of genmodels."""
+    """``(importing module, imported module, name)`` for each private name (``_x``, or a name
+    from a private module ``pkg._mod``) imported from another top-level package of genmodels."""
     found = set()
     for module, tree in TREES.items():
         for node in _imports(tree):
-            if not isinstance(node, ast.ImportFrom):
-                continue
             for target, name in _targets(module, node):
+                if not target.startswith(PACKAGE + ".") or _top_package(target) == _top_package(
+                    module
+                ):
+                    continue
                 name = name or target.rpartition(".")[2]
-                private = name.startswith("_") and not name.startswith("__")
-                elsewhere = _top_package(target) != _top_package(module)
-                if private and target.startswith(PACKAGE + ".") and elsewhere:
+                if _is_private(name) or any(map(_is_private, target.split("."))):
                     found.add((module, target, name))
     return found
 
@@ -329,3 +333,34 @@ def test_type_checking_imports_are_not_edges():
     )
     names = [a.name for node in _imports(tree) for a in node.names]
     assert "genmodels.budget" in names and "genmodels.io" not in names
+
+
+def _edges(module: str, source: str) -> list[tuple[str, str | None]]:
+    (node,) = ast.parse(source).body
+    return list(_targets(module, node))
+
+
+def test_import_resolution_rules():
+    plots, report = "genmodels.report.plots", "genmodels.report"
+    # a submodule named in a from-import is an edge to that module, else to the module read
+    assert _edges(plots, "from genmodels.report import figure") == [
+        ("genmodels.report.figure", None)
+    ]
+    assert _edges(plots, "from genmodels.io import atomic_path") == [
+        ("genmodels.io", "atomic_path")
+    ]
+    # relative imports resolve against the importing module's package
+    assert _edges(plots, "from .figure import save_gif") == [
+        ("genmodels.report.figure", "save_gif")
+    ]
+    assert _edges(report, "from . import figure") == [("genmodels.report.figure", None)]
+    assert _edges(plots, "from .. import io") == [("genmodels.io", None)]
+    # a package import is an edge to its __init__
+    assert _edges(plots, "import genmodels.targets") == [("genmodels.targets", None)]
+    assert _is_package("genmodels.targets")
+
+
+def test_private_rule_is_per_top_level_package():
+    assert _top_package("genmodels.diffusion.samplers.ode") == "genmodels.diffusion"
+    assert _top_package("genmodels.io") == "genmodels.io"
+    assert _is_private("_x") and not _is_private("__all__") and not _is_private("x")
