@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from genmodels.diffusion.parameterization import append_dims
+from genmodels.diffusion.parameterization import Parameterization, append_dims, prediction_target
 from genmodels.errors import InvalidInputError, NotApplicableError
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "sliced_score_matching_loss",
 ]
 
-Parameterization = Literal["eps", "x0", "v"]
 NetFn = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -79,23 +78,6 @@ def dsm_loss(
     score = score_fn(x_t, sigma if cond is None else cond)
     lam = sigma.square() if weight is None else weight
     return (lam * 0.5 * _sum_event((score + eps / s).square())).mean()
-
-
-def prediction_target(
-    parameterization: Parameterization,
-    x_0: Tensor,
-    eps: Tensor,
-    alpha: Tensor | float,
-    sigma: Tensor | float,
-) -> Tensor:
-    """The regression target: ε (Ho et al. 2020), x₀, or v = α ε − σ x₀ (Salimans & Ho 2022)."""
-    if parameterization == "eps":
-        return eps
-    if parameterization == "x0":
-        return x_0
-    if parameterization == "v":
-        return append_dims(alpha, x_0.ndim) * eps - append_dims(sigma, x_0.ndim) * x_0
-    raise InvalidInputError(f"unknown parameterization {parameterization!r} (eps, x0, v)")
 
 
 def denoising_loss(
