@@ -108,7 +108,9 @@ def sample_command(
     run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
     n: int = typer.Option(1000, "--n", help="Number of samples."),
     out: Path = typer.Option(..., "--out", help="The .npz to write (array x, nfe, seconds)."),
-    sampler: str | None = typer.Option(None, "--sampler", help="Sampler (diffusion models)."),
+    sampler: str | None = typer.Option(
+        None, "--sampler", help="Solver (diffusion models; any registered one of its families)."
+    ),
     steps: int | None = typer.Option(None, "--steps", help="Sampler steps (diffusion models)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     label: int | None = typer.Option(
@@ -148,8 +150,17 @@ def sample_command(
         options["steps"] = steps
     frames: list[torch.Tensor] = []
     keep = 64 if len(model.event_shape) == 3 else 2000  # points shown per frame
-    if animate is not None:
-        options["callback"] = lambda i, x_i: frames.append(x_i[:keep].detach().float().cpu())
+
+    def keep_frame(x_i: torch.Tensor) -> None:
+        frames.append(x_i[:keep].detach().float().cpu())
+
+    if animate is not None:  # diffusion solvers report a StepState dict, maps (i, x_i)
+        diffusion = getattr(model, "camp", None) == "diffusion"
+        options["callback"] = (
+            (lambda state: keep_frame(state["x"]))
+            if diffusion
+            else (lambda i, x_i: keep_frame(x_i))
+        )
     torch.manual_seed(seed)  # any global-RNG use inside a sampler is repeatable too
     samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **options)
     if label is not None:

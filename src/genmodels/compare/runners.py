@@ -277,8 +277,10 @@ class ModelRunner:
         sample_options = dict(settings["sample"])
         if _accepts_callback(trained):
 
-            def record(i: int, x_i: Tensor) -> None:
-                trajectory.append(x_i[: ctx.frame_points].detach().float().cpu().clone())
+            def record(i: Any, x_i: Tensor | None = None) -> None:
+                # diffusion solvers pass one StepState dict, maps (i, x_i)
+                x = i["x"] if isinstance(i, dict) else x_i
+                trajectory.append(x[: ctx.frame_points].detach().float().cpu().clone())
 
             sample_options["callback"] = record
         trained.eval()
