@@ -1,10 +1,6 @@
 """What every diffusion sampler shares: the callback state, NFE counting, noise draws.
 
-Device policy for random draws (`noise_like`): noise is drawn on the *generator's* device (the
-CPU for None or a CPU generator) in the dtype of the tensor it joins, then moved to that
-tensor's device. So a seeded CPU generator — what the CLI and the tests pass — gives the same
-noise stream whether the model runs on the CPU or on a GPU, and a generator on the model's
-device costs no copy. Every sampler here draws through it.
+Every sampler draws its noise through `noise_like` (the device policy of `diffusion.draws`).
 """
 
 from __future__ import annotations
@@ -12,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypedDict
 
-import torch
 from torch import Tensor
+
+from genmodels.diffusion.draws import noise_like
 
 __all__ = ["Callback", "NFECounter", "StepState", "noise_like", "report"]
 
@@ -44,19 +41,6 @@ def report(callback: Callback | None, i: int, x: Tensor, sigma: float, denoised:
     """Call ``callback`` (if any) with the `StepState` of step ``i``."""
     if callback is not None:
         callback({"i": i, "x": x, "sigma": float(sigma), "denoised": denoised})
-
-
-def noise_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """z ~ N(0, I) shaped like ``x``, on ``x``'s device and dtype (see the module docstring).
-
-    Example:
-        >>> a = noise_like(torch.zeros(2, 3), torch.Generator().manual_seed(0))
-        >>> torch.equal(a, torch.randn(2, 3, generator=torch.Generator().manual_seed(0)))
-        True
-    """
-    device = generator.device if generator is not None else x.device
-    z = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
-    return z.to(x.device)
 
 
 class NFECounter:
