@@ -116,7 +116,7 @@ def register_solver(
         SOLVERS.add(
             name,
             SolverSpec(name, family, fn, default_steps, grid, config_options, options,
-                       description or (fn.__doc__ or "").strip().splitlines()[0]),
+                       description or (fn.__doc__ or name).strip().splitlines()[0]),
         )  # fmt: skip
         return fn
 
