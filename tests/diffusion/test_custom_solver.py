@@ -14,6 +14,7 @@ from cli_contract import assert_one_line_error
 from genmodels.catalogue import get_method
 from genmodels.diffusion.samplers import report
 from genmodels.diffusion.solvers import SOLVERS, register_solver
+from genmodels.errors import InvalidInputError
 
 TINY = ["--set", "model.width=16", "--set", "model.depth=1", "--set", "model.timesteps=50",
         "--set", "train.eval_samples=200", "--no-progress"]  # fmt: skip
@@ -60,6 +61,8 @@ def test_toy_solver_through_the_library(toy_euler, name) -> None:
                          generator=torch.Generator().manual_seed(0))  # fmt: skip
     torch.testing.assert_close(out.x, euler.x, rtol=1e-4, atol=1e-4)
     assert model.sample(5, sampler="toy_euler").nfe == 12  # the spec's default steps
+    with pytest.raises(InvalidInputError, match="does not take option"):
+        model.sample(5, sampler="toy_euler", eta=1.0)  # caught before the solver runs
 
 
 def test_toy_solver_through_the_cli(toy_euler, cli, tmp_path) -> None:

@@ -18,6 +18,7 @@ A model only has to provide ``process``, ``config``, ``event_shape``, ``families
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,15 @@ from genmodels.errors import InvalidInputError, NotApplicableError
 from genmodels.registry import Registry
 from genmodels.samples import Samples
 
-__all__ = ["DRIVERS", "SolverRun", "native_callback", "resolve_solver", "sample", "solvers_for"]
+__all__ = [
+    "DRIVERS",
+    "SolverRun",
+    "check_options",
+    "native_callback",
+    "resolve_solver",
+    "sample",
+    "solvers_for",
+]
 
 
 @dataclass
@@ -65,6 +74,7 @@ class SolverRun:
         model's config (``spec.config_options``), then the caller's options."""
         config = self.model.config
         defaults = {k: getattr(config, k) for k in self.spec.config_options if hasattr(config, k)}
+        check_options(self.spec, self.options)
         return {
             **self.spec.options, **defaults, **self.options,
             "generator": self.generator, "callback": callback,
@@ -74,6 +84,21 @@ class SolverRun:
 Driver = Callable[[SolverRun], tuple[Tensor, int]]
 DRIVERS: Registry[Driver] = Registry("solver family")
 """family → ``driver(run) -> (x₀, network calls)``."""
+
+
+def check_options(spec: SolverSpec, options: dict[str, Any]) -> None:
+    """Raise `InvalidInputError` for options ``spec.fn`` does not take (before it runs)."""
+    params = inspect.signature(spec.fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    taken = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    taken -= {"generator", "callback", *spec.options}
+    unknown = sorted(set(options) - taken)
+    if unknown:
+        raise InvalidInputError(
+            f"sampler {spec.name!r} does not take option(s) {', '.join(map(repr, unknown))} "
+            f"(it takes: grid, {', '.join(sorted(taken)) or 'nothing else'})"
+        )
 
 
 def native_callback(callback: Callback | None, process: Any) -> Callback | None:
