@@ -24,16 +24,9 @@ import time
 
 import torch
 
-from genmodels.diffusion.model import EDM_SIGMA_MAX
-from genmodels.diffusion.samplers import (
-    NFECounter,
-    sample_ddim,
-    sample_ddpm,
-    sample_dpmpp_2m,
-    sample_euler,
-    sample_heun,
-)
-from genmodels.diffusion.schedules import DiscreteSchedule, geometric_sigmas, karras_sigmas
+from genmodels.diffusion.samplers import NFECounter, sample_ddim, sample_ddpm
+from genmodels.diffusion.schedules import DiscreteSchedule
+from genmodels.diffusion.solvers import get_solver
 from genmodels.nets.mlp import TimeMLP
 
 
@@ -156,22 +149,17 @@ def quality_vs_nfe(n: int = 4000, seeds: int = 3) -> dict[str, object]:
     def denoiser(x_hat, sigma_hat):
         return x_hat - sigma_hat[:, None] * eps_fn(x_hat, torch.ones_like(sigma_hat), sigma_hat)
 
-    s_min, s_max = float(schedule.sigmas_hat[0]), float(schedule.sigmas_hat[-1])
-
     def run(name: str, steps: int, seed: int) -> tuple[torch.Tensor, int]:
         g = torch.Generator().manual_seed(seed)
         x_T = torch.randn(n, 2, generator=g)
-        if name in ("ancestral", "ddim"):
+        spec = get_solver(name)  # the solver and its default grid, as the models run it
+        if spec.family == "discrete":
             eps = NFECounter(ddpm_eps)
-            sampler = sample_ddpm if name == "ancestral" else sample_ddim
-            x = sampler(eps, x_T, schedule, schedule.timesteps(steps, "trailing"), generator=g)
+            x = spec.fn(eps, x_T, schedule, schedule.timesteps(steps, "trailing"), generator=g)
             return x, eps.nfe
-        # the grids the models use: from EDM's σ_max = 80, log-SNR-uniform for DPM-Solver++
-        solver = {"euler": sample_euler, "heun": sample_heun, "dpmpp_2m": sample_dpmpp_2m}[name]
-        grid = geometric_sigmas if name == "dpmpp_2m" else karras_sigmas
-        sigmas = grid(steps, s_min, min(s_max, EDM_SIGMA_MAX))
+        sigmas = schedule.sigmas(steps, schedule.grid_for(spec.grid))
         den = NFECounter(denoiser)
-        x = solver(den, x_T * math.sqrt(1 + float(sigmas[0]) ** 2), sigmas)
+        x = spec.fn(den, x_T * math.sqrt(1 + float(sigmas[0]) ** 2), sigmas)
         return x, den.nfe
 
     def score(name: str, steps: int) -> tuple[float, int]:

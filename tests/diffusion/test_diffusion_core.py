@@ -59,22 +59,23 @@ def test_ode_grid_starts_at_most_at_edm_sigma_max():
     from genmodels.errors import InvalidInputError
 
     model = DDPM(DDPM.Config(width=8, depth=1), (2,))
-    assert model.sigma_hat_max > 150
+    process = model.process
+    assert process.sigma_hat_max > 150
     for schedule in ("karras", "logsnr"):
-        s = model.sigmas(6, schedule)
-        assert s[0] == pytest.approx(80.0) and s[-2] == pytest.approx(model.sigma_hat_min)
-    assert model.start_std_hat(80.0) == pytest.approx(math.sqrt(80.0**2 + 1))
-    assert model.start_std_hat(model.sigma_hat_max) == pytest.approx(model.prior_std_hat)
+        s = process.sigmas(6, schedule)
+        assert s[0] == pytest.approx(80.0) and s[-2] == pytest.approx(process.sigma_hat_min)
+    assert process.start_std_hat(80.0) == pytest.approx(math.sqrt(80.0**2 + 1))
+    assert process.start_std_hat(process.sigma_hat_max) == pytest.approx(process.prior_std_hat)
     with pytest.raises(InvalidInputError, match="karras, logsnr"):
-        model.sigmas(6, "cosine")
+        process.sigmas(6, "cosine")
 
     def draw(**options):
         return model.sample(3, generator=torch.Generator().manual_seed(0), steps=5, **options).x
 
     default = draw(sampler="dpmpp_2m")
-    torch.testing.assert_close(default, draw(sampler="dpmpp_2m", schedule="logsnr"))
-    assert not torch.allclose(default, draw(sampler="dpmpp_2m", schedule="karras"))
-    torch.testing.assert_close(draw(sampler="heun"), draw(sampler="heun", schedule="karras"))
+    torch.testing.assert_close(default, draw(sampler="dpmpp_2m", grid="logsnr"))
+    assert not torch.allclose(default, draw(sampler="dpmpp_2m", grid="karras"))
+    torch.testing.assert_close(draw(sampler="heun"), draw(sampler="heun", grid="karras"))
 
 
 @pytest.mark.parametrize("sde", [VPSDE(), SubVPSDE(), VESDE(0.01, 50.0)])

@@ -59,7 +59,7 @@ def test_method_contract(name, event, tmp_path):
         seen = []
         out = model.sample(
             3, sampler=sampler, steps=3, generator=torch.Generator().manual_seed(1),
-            callback=lambda i, x, seen=seen: seen.append(tuple(x.shape)), **opts,
+            callback=lambda s, seen=seen: seen.append(tuple(s["x"].shape)), **opts,
         )  # fmt: skip
         assert out.x.shape == (3, *event) and torch.isfinite(out.x).all(), sampler
         assert out.nfe > 0 and seen and all(s == (3, *event) for s in seen)
@@ -119,7 +119,7 @@ def test_pf_ode_likelihood_of_gaussian_data_is_exact():
     # the ODE starts from σ̂_min = 0.01, where the data carry that much noise: compare with p_σ̂min.
     # Centred data: the model's prior N(0, (σ̂_max² + 1) I) then differs from the true p_σ̂max by
     # O(1/σ̂_max²); a mean μ would add O(|μ|/σ̂_max) ≈ 0.007 nats (finite T, as in score_sde).
-    truth = CENTRED.log_prob(x, 1.0, model.sigma_hat_min)
+    truth = CENTRED.log_prob(x, 1.0, model.process.sigma_hat_min)
     result = model.pf_ode_log_prob(x)
     torch.testing.assert_close(result.log_prob, truth, atol=2e-3, rtol=0)
     assert result.nfe > 10

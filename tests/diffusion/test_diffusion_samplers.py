@@ -16,6 +16,7 @@ from analytic import Mixture, mmd
 
 from genmodels.diffusion.samplers import (
     NFECounter,
+    annealed_langevin,
     sample_ddim,
     sample_ddpm,
     sample_dopri5,
@@ -27,7 +28,6 @@ from genmodels.diffusion.samplers import (
 )
 from genmodels.diffusion.schedules import DiscreteSchedule, karras_sigmas
 from genmodels.diffusion.sde import VESDE, VPSDE
-from genmodels.mcmc.annealed_langevin import annealed_langevin
 
 N = 1000
 DATA = Mixture([[-2.0, 0.0], [2.0, 1.0]], [0.4, 0.6], [0.7, 0.3])

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from genmodels.catalogue import get_method, list_methods
-from genmodels.diffusion.guidance import Guidance, guided_prediction
-from genmodels.diffusion.samplers import sample_ddim, sample_heun
+from genmodels.diffusion.guidance import Guidance, drop_labels, guided_prediction
+from genmodels.diffusion.samplers import noise_like, sample_ddim, sample_heun
 from genmodels.errors import ConfigError, InvalidInputError, NotApplicableError
 from genmodels.nets.mlp import TimeMLP
 from genmodels.nets.unet import UNet
@@ -69,7 +69,9 @@ def test_label_dropout_rate_in_the_loss() -> None:
     # binomial: sd = √(0.2·0.8/20000) = 0.0028; 4 sd
     assert dropped.float().mean().item() == pytest.approx(0.2, abs=0.012)
     assert torch.equal(fed[~dropped], labels[~dropped])
-    assert torch.equal(build(label_dropout=0.0).drop_labels(labels), labels)
+    assert torch.equal(
+        drop_labels(labels, build(label_dropout=0.0).config.label_dropout, 10), labels
+    )
 
 
 def test_bad_labels_and_guidance_are_clear_errors() -> None:
@@ -127,7 +129,7 @@ def test_guided_samplers_use_the_guided_prediction() -> None:
 
     out = model.sample(4, generator=torch.Generator().manual_seed(0), sampler="ddim", steps=5,
                        labels=c, guidance=w, eta=0.0)  # fmt: skip
-    x_T = model.randn(4, torch.Generator().manual_seed(0))
+    x_T = noise_like(torch.empty(4, 2), torch.Generator().manual_seed(0))
     timesteps = model.schedule.timesteps(5, model.config.spacing)
     with torch.no_grad():
         ref = sample_ddim(hand(model.predict_eps), x_T, model.schedule, timesteps, eta=0.0)
@@ -137,8 +139,9 @@ def test_guided_samplers_use_the_guided_prediction() -> None:
 
     out = model.sample(4, generator=torch.Generator().manual_seed(0), sampler="heun", steps=4,
                        labels=c, guidance=w)  # fmt: skip
-    sigmas = model.sigmas(4)
-    x_hat = model.randn(4, torch.Generator().manual_seed(0)) * model.start_std_hat(sigmas[0])
+    sigmas = model.process.sigmas(4)
+    x_T = noise_like(torch.empty(4, 2), torch.Generator().manual_seed(0))
+    x_hat = x_T * model.process.start_std_hat(sigmas[0])
     with torch.no_grad():
         ref = sample_heun(hand(model.denoiser), x_hat, sigmas)
     torch.testing.assert_close(out.x, ref, rtol=1e-4, atol=1e-4)  # |x| ~ 50: σ̂_0 = 80

@@ -48,13 +48,13 @@ def _dps(monkeypatch: pytest.MonkeyPatch | None = None, guidance_sign: float = 1
     if monkeypatch is not None:  # a broken DPS: guidance switched off or its sign flipped
         import genmodels.hybrids.inpainting as module
 
-        real = module._dps_guidance
+        real = module.dps_guidance
 
         def broken(*args):
             eps, grad = real(*args)
             return eps, guidance_sign * grad
 
-        monkeypatch.setattr(module, "_dps_guidance", broken)
+        monkeypatch.setattr(module, "dps_guidance", broken)
     g = torch.Generator().manual_seed(0)
     return inpaint(eps_exact, ABAR, Y, MASK, method="dps", steps=100, zeta=0.1, clip_x0=None,
                    generator=g)  # fmt: skip

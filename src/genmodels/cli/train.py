@@ -103,12 +103,42 @@ def train_command(
         typer.echo(f"trained {method} on {data} for {state.step} steps -> {out}")
 
 
+class _Frames:
+    """The trajectory `genmodels sample --animate` records: ``keep`` points per frame."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.frames: list[torch.Tensor] = []
+
+    def add(self, x_i: torch.Tensor) -> None:
+        self.frames.append(x_i[: self.keep].detach().float().cpu())
+
+    def callback(self, model: Any) -> Any:
+        """Diffusion solvers report a `StepState` dict, maps ``(i, x_i)``."""
+        if getattr(model, "camp", None) == "diffusion":
+            return lambda state: self.add(state["x"])
+        return lambda i, x_i: self.add(x_i)
+
+    def save(self, path: Path, method: str) -> None:
+        """At most ~60 evenly thinned frames, always ending with the last, as a GIF."""
+        from genmodels.report.animate import save_animation
+
+        if not self.frames:
+            raise InvalidInputError(f"{method} reported no trajectory to animate")
+        chosen = self.frames[:: max(1, len(self.frames) // 60)]
+        if chosen[-1] is not self.frames[-1]:
+            chosen.append(self.frames[-1])
+        save_animation(chosen, path)
+
+
 @app.command("sample")
 def sample_command(
     run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
     n: int = typer.Option(1000, "--n", help="Number of samples."),
     out: Path = typer.Option(..., "--out", help="The .npz to write (array x, nfe, seconds)."),
-    sampler: str | None = typer.Option(None, "--sampler", help="Sampler (diffusion models)."),
+    sampler: str | None = typer.Option(
+        None, "--sampler", help="Solver (diffusion models; any registered one of its families)."
+    ),
     steps: int | None = typer.Option(None, "--steps", help="Sampler steps (diffusion models)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     label: int | None = typer.Option(
@@ -146,30 +176,16 @@ def sample_command(
         options["sampler"] = sampler
     if steps is not None:
         options["steps"] = steps
-    frames: list[torch.Tensor] = []
-    keep = 64 if len(model.event_shape) == 3 else 2000  # points shown per frame
+    frames = _Frames(64 if len(model.event_shape) == 3 else 2000)  # points shown per frame
     if animate is not None:
-        options["callback"] = lambda i, x_i: frames.append(x_i[:keep].detach().float().cpu())
+        options["callback"] = frames.callback(model)
     torch.manual_seed(seed)  # any global-RNG use inside a sampler is repeatable too
     samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **options)
     if label is not None:
         samples.info["label"] = label
     samples.save(out)
     if animate is not None:
-        from genmodels.report.animate import save_animation
-
-        if not frames:
-            raise InvalidInputError(f"{cfg['method']} reported no trajectory to animate")
-        stride = max(1, len(frames) // 60)  # at most ~60 frames
-        chosen = (
-            frames[::stride]
-            if frames[-1] is frames[::stride][-1]
-            else [
-                *frames[::stride],
-                frames[-1],
-            ]
-        )
-        save_animation(chosen, animate)
+        frames.save(animate, cfg["method"])
     if as_json:
         summary = {"out": str(out), "n": samples.n, "nfe": samples.nfe, "seconds": samples.seconds}
         if label is not None:

@@ -36,7 +36,7 @@ def mode_weights(x: Tensor, assign: object, k: int) -> list[float]:
 )
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Plain vs annealed Langevin on `mixture_80_20`, both with exact scores."""
-    from genmodels.mcmc.annealed_langevin import annealed_langevin
+    from genmodels.diffusion.samplers import annealed_langevin
 
     out_dir = Path(out_dir)
     target = get_target("mixture_80_20")

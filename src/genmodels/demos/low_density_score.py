@@ -123,7 +123,7 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
         config={**common, "levels": LEVELS, "sigma_max": SIGMA_MAX},
     )  # fmt: skip
     train_seconds += state.seconds
-    sigmas = noised.langevin_sigmas().tolist()  # σ₁ > … > σ_L = σ₀
+    sigmas = noised.process.sigmas(LEVELS, "langevin").tolist()  # σ₁ > … > σ_L = σ₀
 
     side = 41 if quick else 81
     g = torch.linspace(-BOX, BOX, side)

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from genmodels.demos._train import train_digits_ddpm
 from genmodels.demos.base import register_demo, write_result
+from genmodels.diffusion.samplers import StepState
 from genmodels.targets import get_target
 
 __all__: list[str] = []
@@ -34,9 +35,9 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     every = max(1, steps // 40)
     frames: list[Tensor] = []
 
-    def record(i: int, x: Tensor) -> None:
-        if i % every == 0 or i == steps - 1:
-            frames.append(x.clamp(-1, 1).reshape(-1, 1, 8, 8).clone())
+    def record(state: StepState) -> None:
+        if state["i"] % every == 0 or state["i"] == steps - 1:
+            frames.append(state["x"].clamp(-1, 1).reshape(-1, 1, 8, 8).clone())
 
     g = torch.Generator().manual_seed(seed)
     out = ddpm.sample(32, generator=g, sampler="ancestral", steps=steps, callback=record)

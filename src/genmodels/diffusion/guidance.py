@@ -11,6 +11,11 @@ sharpens the classes (higher class accuracy, less diversity).
 
 Notation (code name -> paper name): ``w`` -> w, ``labels`` -> c, ``null_label`` -> ∅.
 
+Labels live here too: `check_labels` (what a caller may pass), `drop_labels` (Alg. 1's
+c ← ∅ with probability p_uncond) and `training_labels` (both, for a model's loss), and
+`guidance_for` (the `Guidance` a model samples with). A model is class-conditional when its
+config has ``num_classes`` K > 0 (labels 0..K−1, ∅ = K) and ``label_dropout`` p_uncond.
+
 Which prediction is guided does not matter. A sampler consumes ε̂ (DDPM ancestral, DDIM), the
 score −ε̂/σ (reverse SDE, annealed Langevin) or the denoiser D = x̂ − σ̂ ε̂ (ODE solvers); at a
 fixed input and noise level each is an affine map A(ε̂) = a + b ε̂ whose coefficients do not
@@ -24,13 +29,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from genmodels.errors import InvalidInputError
+from genmodels.errors import ConfigError, InvalidInputError, NotApplicableError
 
-__all__ = ["Guidance", "guided_prediction"]
+__all__ = [
+    "Guidance",
+    "check_class_config",
+    "check_labels",
+    "drop_labels",
+    "guidance_for",
+    "guided_prediction",
+    "num_classes",
+    "training_labels",
+]
 
 ModelFn = Callable[..., Tensor]
 """``fn(x, t, labels=None) -> prediction``: a model's ε̂, score, denoiser or velocity."""
@@ -102,3 +117,88 @@ class Guidance:
             return guided_prediction(conditional, unconditional, w)
 
         return guided
+
+
+# ---- labels --------------------------------------------------------------------------------
+
+
+def num_classes(model: Any) -> int:
+    """K > 0 for a class-conditional model (its config's ``num_classes``); 0: unconditional."""
+    return int(getattr(model.config, "num_classes", 0))
+
+
+def check_class_config(config: Any) -> None:
+    """Raise `ConfigError` unless num_classes ≥ 0 and 0 ≤ label_dropout < 1."""
+    k, p = getattr(config, "num_classes", 0), getattr(config, "label_dropout", 0.0)
+    if k < 0 or not 0.0 <= p < 1.0:
+        raise ConfigError(f"need num_classes >= 0 and 0 <= label_dropout < 1, got {k}, {p}")
+
+
+def check_labels(model: Any, labels: Tensor | int | None, n: int) -> Tensor | None:
+    """``labels`` as a long tensor ``[n]`` on ``model``'s device (an int: all the same).
+
+    Raises:
+        InvalidInputError: labels for an unconditional model, a wrong shape, or a label
+            outside 0..K−1.
+    """
+    if labels is None:
+        return None
+    k = num_classes(model)
+    if k == 0:
+        raise InvalidInputError(
+            f"{type(model).__name__} was built without classes (num_classes=0); "
+            "train it with model.num_classes=K to condition on labels"
+        )
+    device = next(model.parameters()).device
+    if isinstance(labels, int) and not isinstance(labels, bool):
+        labels = torch.full((n,), labels, dtype=torch.long, device=device)
+    if not isinstance(labels, Tensor) or labels.dtype.is_floating_point or labels.is_complex():
+        raise InvalidInputError(f"labels must be an int or an integer tensor, got {labels!r}")
+    if tuple(labels.shape) != (n,):
+        raise InvalidInputError(f"expected labels of shape [{n}], got {tuple(labels.shape)}")
+    labels = labels.to(device=device, dtype=torch.long)
+    lo, hi = (int(labels.min()), int(labels.max())) if n else (0, 0)
+    if lo < 0 or hi >= k:
+        got = str(lo) if lo == hi else f"{lo}..{hi}"
+        raise InvalidInputError(f"labels must lie in 0..{k - 1}, got {got}")
+    return labels
+
+
+def drop_labels(labels: Tensor, p: float, null_label: int) -> Tensor:
+    """Training labels with each replaced by ∅ with probability ``p``.
+
+    Ho & Salimans 2022, Alg. 1: c ← ∅ with probability p_uncond, so one network learns the
+    conditional and the unconditional model. Uses the global RNG (training noise).
+
+    Example:
+        >>> drop_labels(torch.tensor([0, 1, 2]), 0.0, null_label=3).tolist()
+        [0, 1, 2]
+    """
+    drop = torch.rand(labels.shape, device=labels.device) < p
+    return torch.where(drop, torch.full_like(labels, null_label), labels)
+
+
+def training_labels(model: Any, labels: Tensor | None, batch: Tensor) -> Tensor | None:
+    """`check_labels` then `drop_labels`: what ``model``'s loss conditions its network on."""
+    labels = check_labels(model, labels, batch.shape[0])
+    if labels is None:
+        return None
+    return drop_labels(
+        labels, float(getattr(model.config, "label_dropout", 0.0)), num_classes(model)
+    )
+
+
+def guidance_for(model: Any, labels: Tensor | int | None, n: int, w: float = 0.0) -> Guidance:
+    """The `Guidance` for sampling ``n`` draws of ``model`` with ``labels`` at strength ``w``.
+
+    Raises:
+        InvalidInputError: bad labels (see `check_labels`), guidance without labels, w < 0.
+        NotApplicableError: w > 0 on a model trained without label dropout (its ∅ branch
+            never learned the unconditional model).
+    """
+    guide = Guidance(check_labels(model, labels, n), float(w), num_classes(model))
+    if guide.guided and float(getattr(model.config, "label_dropout", 0.0)) == 0.0:
+        raise NotApplicableError(
+            "guidance needs the unconditional model, but this one was trained with label_dropout=0"
+        )
+    return guide

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.draws import rademacher_like, uniform_like
 from genmodels.errors import InvalidInputError
 
 __all__ = ["LikelihoodResult", "dequantized_nll", "pf_ode_log_prob"]
@@ -76,7 +77,7 @@ def pf_ode_log_prob(
     if divergence not in ("auto", "exact", "hutchinson"):
         raise InvalidInputError(f"unknown divergence estimator {divergence!r}")
     # Rademacher probe v ∈ {−1, 1}^d, fixed along the trajectory (Grathwohl et al. 2019)
-    v = torch.randint(0, 2, x.shape, generator=generator, device=x.device).to(x.dtype) * 2 - 1
+    v = rademacher_like(x, generator)
     nfe = 0
 
     def augmented(t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -136,7 +137,7 @@ def dequantized_nll(
         if num_levels < 2:
             raise InvalidInputError(f"num_levels must be ≥ 2, got {num_levels}")
         delta = 2.0 / (num_levels - 1)
-        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        u = uniform_like(x, generator)
         nll = -(log_prob(x + delta * (u - 0.5)) + d * math.log(delta))
     nll_nats = float(nll.mean())
     return {"nll_nats": nll_nats, "bits_per_dim": nll_nats / (d * math.log(2))}

@@ -16,7 +16,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from genmodels.diffusion.parameterization import append_dims
+from genmodels.diffusion.draws import noise_like, uniform_like
+from genmodels.diffusion.parameterization import Parameterization, append_dims, prediction_target
 from genmodels.errors import InvalidInputError, NotApplicableError
 
 __all__ = [
@@ -29,16 +30,11 @@ __all__ = [
     "sliced_score_matching_loss",
 ]
 
-Parameterization = Literal["eps", "x0", "v"]
 NetFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def _sum_event(v: Tensor) -> Tensor:
     return v.flatten(1).sum(1)  # [B]
-
-
-def _noise_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
 def dsm_loss(
@@ -73,29 +69,12 @@ def dsm_loss(
         >>> float(dsm_loss(lambda x, s: -x / (1 + s[:, None] ** 2), x, torch.ones(64))) > 0
         True
     """
-    eps = _noise_like(x_0, generator) if eps is None else eps
+    eps = noise_like(x_0, generator) if eps is None else eps
     s = append_dims(sigma, x_0.ndim)
     x_t = append_dims(alpha, x_0.ndim) * x_0 + s * eps
     score = score_fn(x_t, sigma if cond is None else cond)
     lam = sigma.square() if weight is None else weight
     return (lam * 0.5 * _sum_event((score + eps / s).square())).mean()
-
-
-def prediction_target(
-    parameterization: Parameterization,
-    x_0: Tensor,
-    eps: Tensor,
-    alpha: Tensor | float,
-    sigma: Tensor | float,
-) -> Tensor:
-    """The regression target: ε (Ho et al. 2020), x₀, or v = α ε − σ x₀ (Salimans & Ho 2022)."""
-    if parameterization == "eps":
-        return eps
-    if parameterization == "x0":
-        return x_0
-    if parameterization == "v":
-        return append_dims(alpha, x_0.ndim) * eps - append_dims(sigma, x_0.ndim) * x_0
-    raise InvalidInputError(f"unknown parameterization {parameterization!r} (eps, x0, v)")
 
 
 def denoising_loss(
@@ -122,7 +101,7 @@ def denoising_loss(
         >>> denoising_loss(lambda x, c: torch.zeros_like(x), x, a, s, torch.zeros(8)).shape
         torch.Size([])
     """
-    eps = _noise_like(x_0, generator) if eps is None else eps
+    eps = noise_like(x_0, generator) if eps is None else eps
     x_t = append_dims(alpha, x_0.ndim) * x_0 + append_dims(sigma, x_0.ndim) * eps
     target = prediction_target(parameterization, x_0, eps, alpha, sigma)
     return _sum_event((net(x_t, cond) - target).square()).mean()
@@ -155,7 +134,7 @@ def sliced_score_matching_loss(
         -1.0
     """
     x = x.detach().repeat(projections, *([1] * (x.ndim - 1))).requires_grad_(True)
-    v = _noise_like(x, generator)
+    v = noise_like(x, generator)
     with torch.enable_grad():
         s = score_fn(x)
         sv = _sum_event(s * v)  # vᵀ s(x), [P·B]
@@ -207,13 +186,13 @@ def flow_matching_loss(
         >>> flow_matching_loss(lambda x, t: torch.zeros_like(x), x).shape
         torch.Size([])
     """
-    eps = _noise_like(x_0, generator) if eps is None else eps
+    eps = noise_like(x_0, generator) if eps is None else eps
     if coupling == "ot":
         eps = minibatch_ot_pairing(x_0, eps)
     elif coupling != "independent":
         raise InvalidInputError(f"unknown coupling {coupling!r} (independent, ot)")
     if t is None:
-        t = torch.rand(x_0.shape[0], generator=generator, device=x_0.device, dtype=x_0.dtype)
+        t = uniform_like(x_0.new_empty(x_0.shape[0]), generator)
     tt = append_dims(t, x_0.ndim)
     x_t = (1 - tt) * x_0 + (sigma_min + (1 - sigma_min) * tt) * eps
     u_t = (1 - sigma_min) * eps - x_0

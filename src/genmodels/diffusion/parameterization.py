@@ -18,13 +18,23 @@ D(x̂; σ̂) is the x₀ prediction and the score of x̂ is (D − x̂)/σ̂² =
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Literal, NamedTuple
+
 from torch import Tensor
 
+from genmodels.errors import InvalidInputError
+
 __all__ = [
+    "PREDICTIONS",
+    "Parameterization",
+    "Prediction",
     "append_dims",
     "denoiser_to_score",
     "eps_to_score",
     "eps_to_x0",
+    "prediction_target",
+    "prediction_to_x0_eps",
     "score_to_eps",
     "v_to_eps",
     "v_to_x0",
@@ -86,3 +96,66 @@ def v_to_eps(x_t: Tensor, v: Tensor, alpha: Tensor | float, sigma: Tensor | floa
 def denoiser_to_score(x_hat: Tensor, denoised: Tensor, sigma_hat: Tensor | float) -> Tensor:
     """Score of the EDM variable x̂ = x₀ + σ̂ ε: ∇ log p(x̂; σ̂) = (D(x̂; σ̂) − x̂) / σ̂²  (EDM eq. 3)."""
     return (denoised - x_hat) / append_dims(sigma_hat, x_hat.ndim) ** 2
+
+
+# ---- what a network predicts: one table for the loss target and for sampling ------------
+
+Parameterization = Literal["eps", "x0", "v"]
+Coef = Tensor | float
+
+
+class Prediction(NamedTuple):
+    """One parameterisation: its regression target and its inverse.
+
+    Attributes:
+        target: ``target(x0, eps, alpha, sigma)``, what the network is trained to output.
+        to_x0_eps: ``to_x0_eps(x_t, out, alpha, sigma) -> (x̂₀, ε̂)`` from a network output.
+    """
+
+    target: Callable[[Tensor, Tensor, Coef, Coef], Tensor]
+    to_x0_eps: Callable[[Tensor, Tensor, Coef, Coef], tuple[Tensor, Tensor]]
+
+
+PREDICTIONS: dict[str, Prediction] = {
+    "eps": Prediction(  # Ho et al. 2020
+        lambda x0, eps, a, s: eps,
+        lambda x_t, out, a, s: (eps_to_x0(x_t, out, a, s), out),
+    ),
+    "x0": Prediction(
+        lambda x0, eps, a, s: x0,
+        lambda x_t, out, a, s: (out, x0_to_eps(x_t, out, a, s)),
+    ),
+    "v": Prediction(  # Salimans & Ho 2022: v = α ε − σ x₀
+        lambda x0, eps, a, s: append_dims(a, x0.ndim) * eps - append_dims(s, x0.ndim) * x0,
+        lambda x_t, out, a, s: (v_to_x0(x_t, out, a, s), v_to_eps(x_t, out, a, s)),
+    ),
+}
+"""parameterisation name → `Prediction`."""
+
+
+def _prediction(parameterization: str) -> Prediction:
+    try:
+        return PREDICTIONS[parameterization]
+    except KeyError:
+        raise InvalidInputError(
+            f"unknown parameterization {parameterization!r} ({', '.join(PREDICTIONS)})"
+        ) from None
+
+
+def prediction_target(
+    parameterization: str, x_0: Tensor, eps: Tensor, alpha: Coef, sigma: Coef
+) -> Tensor:
+    """The regression target: ε (Ho et al. 2020), x₀, or v = α ε − σ x₀ (Salimans & Ho 2022).
+
+    Example:
+        >>> prediction_target("x0", torch.ones(2, 1), torch.zeros(2, 1), 1.0, 0.0).flatten()
+        tensor([1., 1.])
+    """
+    return _prediction(parameterization).target(x_0, eps, alpha, sigma)
+
+
+def prediction_to_x0_eps(
+    parameterization: str, x_t: Tensor, out: Tensor, alpha: Coef, sigma: Coef
+) -> tuple[Tensor, Tensor]:
+    """(x̂₀, ε̂) from a network output ``out`` that predicts ``parameterization``."""
+    return _prediction(parameterization).to_x0_eps(x_t, out, alpha, sigma)

@@ -15,15 +15,18 @@ import math
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.noise import NoiseProcess
 from genmodels.diffusion.parameterization import append_dims
+from genmodels.errors import InvalidInputError
 
-__all__ = ["SDE", "VESDE", "VPSDE", "SubVPSDE"]
+__all__ = ["SDE", "VESDE", "VPSDE", "NCSNLevels", "SubVPSDE"]
 
 
-class SDE:
+class SDE(NoiseProcess):
     """A linear forward SDE with a Gaussian perturbation kernel and a Gaussian prior at T.
 
-    Subclasses give `marginal`, `drift`, `diffusion`, `prior_std` and `sigma_hat_to_t`.
+    Subclasses give `marginal`, `drift`, `diffusion`, `prior_std` and `sigma_hat_to_t`; the
+    `NoiseProcess` view (σ̂ range, grids) follows on [ε, T].
     """
 
     T: float = 1.0
@@ -54,6 +57,27 @@ class SDE:
         """σ̂_t = σ_t / α_t, the noise level in EDM coordinates."""
         alpha, sigma = self.marginal(t)
         return sigma / alpha
+
+    def times(self, steps: int) -> Tensor:
+        """``steps`` times uniform from T down to ε (the reverse-SDE samplers' grid), float64."""
+        if steps < 1:
+            raise InvalidInputError(f"steps must be ≥ 1, got {steps}")
+        return torch.linspace(self.T, self.eps, steps, dtype=torch.float64)
+
+    # ---- the NoiseProcess view ------------------------------------------------------------
+    @property
+    def sigma_hat_min(self) -> float:
+        return float(self.sigma_hat(torch.tensor(self.eps, dtype=torch.float64)))
+
+    @property
+    def sigma_hat_max(self) -> float:
+        return float(self.sigma_hat(torch.tensor(self.T, dtype=torch.float64)))
+
+    def alpha_of_sigma_hat(self, sigma_hat: float) -> float:
+        if float(sigma_hat) <= 0:
+            return 1.0
+        t = self.sigma_hat_to_t(torch.as_tensor(float(sigma_hat), dtype=torch.float64))
+        return float(self.marginal(t)[0])
 
     def prior_log_prob(self, z: Tensor) -> Tensor:
         """log N(z; 0, prior_std² I), summed over the event, shape ``[B]``."""
@@ -170,6 +194,41 @@ class VESDE(SDE):
     def prior_std(self) -> float:
         return self.sigma_max
 
+    @property
+    def prior_std_hat(self) -> float:
+        """x̂ = x for VE: the prior N(0, σ_max² I) itself."""
+        return self.prior_std
+
     def discretize(self, x: Tensor, t: Tensor, dt: float) -> tuple[Tensor, Tensor]:
         # SMLD's kernel: G_i = √(σ_i² − σ_{i−1}²)  (score_sde's VESDE.discretize)
         return torch.zeros_like(x), (self.sigma(t).square() - self.sigma(t - dt).square()).sqrt()
+
+
+class NCSNLevels(VESDE):
+    """The VE SDE restricted to L levels σ_1 = σ_max > ... > σ_L = σ_min (Song & Ermon 2019).
+
+    Level i ∈ 0..L−1 sits at time t_i = 1 − i/(L − 1); its ``"langevin"`` grid is the training
+    levels themselves (``steps`` other than L re-grids the same range).
+
+    Example:
+        >>> NCSNLevels(0.01, 1.0, levels=3).sigmas(3, "langevin").tolist()
+        [1.0, 0.10000000149011612, 0.009999999776482582]
+    """
+
+    def __init__(
+        self, sigma_min: float = 0.01, sigma_max: float = 50.0, *, levels: int = 10
+    ) -> None:
+        super().__init__(sigma_min, sigma_max)
+        if levels < 1:
+            raise InvalidInputError(f"levels must be ≥ 1, got {levels}")
+        self.langevin_levels = levels
+
+    def level_times(self, i: Tensor) -> Tensor:
+        """t_i = 1 − i/(L − 1) of level indices ``i`` (t = 1 for L = 1)."""
+        L = self.langevin_levels
+        return (1 - i / (L - 1)) if L > 1 else torch.ones_like(i)
+
+    def sigmas(self, steps: int, grid: str = "karras") -> Tensor:
+        if grid != "langevin":
+            return super().sigmas(steps, grid)
+        return torch.logspace(math.log10(self.sigma_max), math.log10(self.sigma_min), steps)

@@ -32,18 +32,103 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.parameterization import eps_to_x0
+from genmodels.diffusion.samplers import ancestral_step, noise_like
 from genmodels.errors import InvalidInputError
+from genmodels.registry import Registry
 from genmodels.samples import Samples
 
-__all__ = ["INPAINT_METHODS", "inpaint"]
+__all__ = ["DPS", "INPAINT_METHODS", "Conditioning", "Replacement", "dps_guidance", "inpaint"]
 
-INPAINT_METHODS = ("replacement", "dps")
 EpsModel = Callable[[Tensor, Tensor], Tensor]
+
+
+class Conditioning:
+    """How an inpainting method brings y into DDPM's ancestral loop: hooks around each step.
+
+    The loop (`inpaint`) draws x_T, then per timestep runs ``corrector_steps`` Langevin steps,
+    asks `predict` for ε̂, takes the ancestral step, and lets `after_step` pull x towards y;
+    `finish` gives the result. A method registers its subclass in `INPAINT_METHODS`.
+
+    Args:
+        y: observations ``[B, *event]``; mask: 0/1 of ``y``'s shape (1: observed).
+        zeta: DPS's step size ζ'; generator: source of all noise.
+    """
+
+    default_corrector_steps: ClassVar[int] = 0
+
+    def __init__(self, y: Tensor, mask: Tensor, zeta: float, generator: torch.Generator | None):
+        self.y, self.mask, self.zeta, self.generator = y, mask, zeta, generator
+
+    @classmethod
+    def check(cls, corrector_steps: int | None, zeta: float) -> None:
+        """Raise `InvalidInputError` for options this method does not take."""
+
+    def noise(self) -> Tensor:
+        return noise_like(self.y, self.generator)
+
+    def start(self, x_T: Tensor, abar_T: float) -> Tensor:
+        return x_T
+
+    def predict(self, eps_model: EpsModel, x: Tensor, t: Tensor, abar_t: float) -> Tensor:
+        """ε̂(x_t, t) for the ancestral step."""
+        with torch.no_grad():
+            return eps_model(x, t)
+
+    def after_step(self, x: Tensor, abar_prev: float) -> Tensor:
+        return x
+
+    def finish(self, x: Tensor) -> Tensor:
+        return x
+
+
+INPAINT_METHODS: Registry[type[Conditioning]] = Registry("inpainting method")
+
+
+@INPAINT_METHODS.register("replacement")
+class Replacement(Conditioning):
+    """Song et al. 2021, §5 / App. I.2: known pixels replaced by q(y_t | y) after every step
+    (and at the start); a Langevin corrector (default 1 step) on the unknown ones."""
+
+    default_corrector_steps = 1
+
+    def replace_known(self, x: Tensor, abar_t: float) -> Tensor:
+        y_t = math.sqrt(abar_t) * self.y + math.sqrt(1.0 - abar_t) * self.noise()
+        return self.mask * y_t + (1 - self.mask) * x
+
+    def start(self, x_T: Tensor, abar_T: float) -> Tensor:
+        return self.replace_known(x_T, abar_T)
+
+    def after_step(self, x: Tensor, abar_prev: float) -> Tensor:
+        return self.replace_known(x, abar_prev)
+
+    def finish(self, x: Tensor) -> Tensor:
+        return self.mask * self.y + (1 - self.mask) * x
+
+
+@INPAINT_METHODS.register("dps")
+class DPS(Conditioning):
+    """Chung et al. 2023, Alg. 1: after each ancestral step, x ← x − ζ_t ∇‖y − A(x̂₀(x_t))‖²."""
+
+    @classmethod
+    def check(cls, corrector_steps: int | None, zeta: float) -> None:
+        if corrector_steps:
+            raise InvalidInputError("the Langevin corrector belongs to replacement, not to dps")
+        if not zeta > 0:
+            raise InvalidInputError(f"dps needs a step size zeta > 0, got {zeta}")
+
+    def predict(self, eps_model: EpsModel, x: Tensor, t: Tensor, abar_t: float) -> Tensor:
+        eps, self.grad = dps_guidance(eps_model, x, t, abar_t, self.y, self.mask)
+        return eps
+
+    def after_step(self, x: Tensor, abar_prev: float) -> Tensor:
+        # ζ_t ∇‖r‖² = (ζ/‖r‖) 2‖r‖ ∇‖r‖ with r = y − A(x̂₀(x_t))
+        return x - 2 * self.zeta * self.grad
 
 
 def inpaint(
@@ -52,7 +137,7 @@ def inpaint(
     y: Tensor,
     mask: Tensor,
     *,
-    method: Literal["replacement", "dps"] = "replacement",
+    method: str = "replacement",
     steps: int = 100,
     corrector_steps: int | None = None,
     snr: float = 0.1,
@@ -68,11 +153,11 @@ def inpaint(
         alphas_cumprod: ᾱ_t of the network's schedule, ``[T]``.
         y: observations ``[B, *event]`` (values under ``mask == 0`` are ignored).
         mask: 1 where observed, 0 where missing; broadcastable to ``y``.
-        method: ``"replacement"`` (+ Langevin corrector; Song et al. 2021) or ``"dps"``
-            (Chung et al. 2023, Alg. 1).
+        method: a name in `INPAINT_METHODS`: ``"replacement"`` (+ Langevin corrector; Song
+            et al. 2021) or ``"dps"`` (Chung et al. 2023, Alg. 1).
         steps: reverse steps (evenly spaced timesteps, ancestral / respaced DDPM).
-        corrector_steps: Langevin corrector steps per level, replacement only (default 1;
-            0: replacement alone).
+        corrector_steps: Langevin corrector steps per level (default: the method's, 1 for
+            replacement; 0: replacement alone).
         snr: corrector step size from the signal-to-noise ratio r (Song et al. 2021, Alg. 5).
         zeta: DPS step size ζ' (ζ_t = ζ'/‖y − A(x̂₀)‖); DPS only.
         clip_x0: clamp x̂₀ to [−c, c] in the ancestral step (images in [−1, 1]); None: no
@@ -98,65 +183,48 @@ def inpaint(
         >>> out.x.shape
         torch.Size([3, 4])
     """
-    mask = _check(method, steps, corrector_steps, zeta, y, mask)
+    cls = INPAINT_METHODS.get(method)
+    mask = _check(cls, steps, corrector_steps, zeta, y, mask)
+    how = cls(y, mask, zeta, generator)
     if corrector_steps is None:
-        corrector_steps = 1 if method == "replacement" else 0
+        corrector_steps = cls.default_corrector_steps
     start = time.perf_counter()
-    num_t = len(alphas_cumprod)
-    ts = torch.linspace(num_t - 1, 0, steps).round().long().tolist()
+    ts = torch.linspace(len(alphas_cumprod) - 1, 0, steps).round().long().tolist()
     abar = alphas_cumprod.double().tolist()
-    n = y.shape[0]
-
-    def noise() -> Tensor:
-        return torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
-
-    def replace_known(x: Tensor, abar_t: float) -> Tensor:
-        y_t = math.sqrt(abar_t) * y + math.sqrt(1.0 - abar_t) * noise()
-        return mask * y_t + (1 - mask) * x
-
-    x = noise()
-    if method == "replacement":
-        x = replace_known(x, abar[ts[0]])
+    x = how.start(how.noise(), abar[ts[0]])
     nfe = 0
     for i, t in enumerate(ts):
         abar_t = abar[t]
         abar_prev = abar[ts[i + 1]] if i + 1 < len(ts) else 1.0
         sigma = math.sqrt(1.0 - abar_t)
-        t_vec = torch.full((n,), t, dtype=torch.long, device=y.device)
+        t_vec = torch.full((y.shape[0],), t, dtype=torch.long, device=y.device)
         for _ in range(corrector_steps):
-            x = _langevin_corrector(eps_model, x, t_vec, sigma, mask, snr, noise())
-            nfe += 1
-        if method == "dps":
-            eps, grad = _dps_guidance(eps_model, x, t_vec, abar_t, y, mask)
-        else:
-            with torch.no_grad():
-                eps = eps_model(x, t_vec)
-        nfe += 1
-        x0_hat = (x - sigma * eps) / math.sqrt(abar_t)
+            x = _langevin_corrector(eps_model, x, t_vec, sigma, mask, snr, how.noise())
+        eps = how.predict(eps_model, x, t_vec, abar_t)
+        nfe += corrector_steps + 1
+        x0_hat = eps_to_x0(x, eps, math.sqrt(abar_t), sigma)
         if clip_x0 is not None:
             x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
-        x = _ancestral_step(x, x0_hat, abar_t, abar_prev, noise() if i + 1 < len(ts) else None)
-        # DPS: ζ_t ∇‖r‖² = (ζ/‖r‖) 2‖r‖ ∇‖r‖ with r = y − A(x̂₀(x_t))
-        x = x - 2 * zeta * grad if method == "dps" else replace_known(x, abar_prev)
-    if method == "replacement":
-        x = mask * y + (1 - mask) * x
-    return Samples(x.detach(), nfe=nfe, seconds=time.perf_counter() - start)
+        with torch.no_grad():
+            x = ancestral_step(
+                x, x0_hat, abar_t, abar_prev, how.noise() if i + 1 < len(ts) else None
+            )
+        x = how.after_step(x, abar_prev)
+    return Samples(how.finish(x).detach(), nfe=nfe, seconds=time.perf_counter() - start)
 
 
 def _check(
-    method: str, steps: int, corrector_steps: int | None, zeta: float, y: Tensor, mask: Tensor
+    cls: type[Conditioning],
+    steps: int,
+    corrector_steps: int | None,
+    zeta: float,
+    y: Tensor,
+    mask: Tensor,
 ) -> Tensor:
     """Validate the arguments; return the mask as 0/1 of ``y``'s shape and dtype."""
-    if method not in INPAINT_METHODS:
-        raise InvalidInputError(
-            f"unknown inpainting method {method!r} ({', '.join(INPAINT_METHODS)})"
-        )
     if steps < 1 or (corrector_steps is not None and corrector_steps < 0):
         raise InvalidInputError("need steps >= 1 and corrector_steps >= 0")
-    if method == "dps" and corrector_steps:
-        raise InvalidInputError("the Langevin corrector belongs to replacement, not to dps")
-    if method == "dps" and not zeta > 0:
-        raise InvalidInputError(f"dps needs a step size zeta > 0, got {zeta}")
+    cls.check(corrector_steps, zeta)
     try:
         mask = mask.to(y).expand_as(y)
     except RuntimeError:
@@ -166,22 +234,6 @@ def _check(
     if not bool(((mask == 0) | (mask == 1)).all()):
         raise InvalidInputError("mask must hold only 0 (missing) and 1 (observed)")
     return mask
-
-
-@torch.no_grad()
-def _ancestral_step(
-    x_t: Tensor, x0_hat: Tensor, abar_t: float, abar_prev: float, z: Tensor | None
-) -> Tensor:
-    """x_{t'} ~ q(x_{t'} | x_t, x̂₀) (Ho et al. 2020, eqs. 6–7); ``z`` None: its mean."""
-    beta_t = 1.0 - abar_t / abar_prev
-    mean = (
-        math.sqrt(abar_prev) * beta_t / (1.0 - abar_t) * x0_hat
-        + math.sqrt(1.0 - beta_t) * (1.0 - abar_prev) / (1.0 - abar_t) * x_t
-    )
-    if z is None:
-        return mean
-    var = beta_t * (1.0 - abar_prev) / (1.0 - abar_t)  # β̃_t
-    return mean + math.sqrt(var) * z
 
 
 @torch.no_grad()
@@ -204,7 +256,7 @@ def _langevin_corrector(
     return x + step * score + (2 * step).sqrt() * z
 
 
-def _dps_guidance(
+def dps_guidance(
     eps_model: EpsModel, x_t: Tensor, t: Tensor, abar_t: float, y: Tensor, mask: Tensor
 ) -> tuple[Tensor, Tensor]:
     """ε̂(x_t) and ∇_{x_t} ‖y − A(x̂₀(x_t))‖ per sample, through the network (Alg. 1, line 7)."""

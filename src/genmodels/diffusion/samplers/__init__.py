@@ -1,14 +1,27 @@
-"""Diffusion samplers, one signature per family.
+"""Diffusion samplers, one signature per family, each registered as a solver spec.
 
-- discrete ε-networks: `sample_ddpm`, `sample_ddim` — ``(eps_model, x_T, schedule, timesteps)``;
-- reverse SDE: `sample_pc`, `sample_euler_maruyama` — ``(score_fn, sde, x_T, timesteps)``;
-- probability-flow ODE in EDM coordinates: `sample_euler`, `sample_heun`, `sample_dpmpp_2m`,
-  `sample_dopri5` — ``(denoiser, x, sigmas)``; flow matching uses these through its denoiser;
-- annealed Langevin lives with the chains: `genmodels.mcmc.annealed_langevin`.
+- ``discrete`` (ε-networks on a `DiscreteSchedule`): `sample_ddpm` ("ancestral"),
+  `sample_ddim` ("ddim") — ``(eps_model, x_T, schedule, timesteps)``;
+- ``sde`` (reverse SDE): `sample_pc` ("pc"), `sample_euler_maruyama` ("euler_maruyama") —
+  ``(score_fn, sde, x_T, times)``;
+- ``ode`` (probability-flow ODE in EDM coordinates): `sample_euler`, `sample_heun`,
+  `sample_dpmpp_2m`, `sample_dopri5` — ``(denoiser, x, sigmas)``; flow matching uses these
+  through its denoiser;
+- ``langevin``: `annealed_langevin` — ``(score_fn, x_init, sigmas)``, NCSN's sampler.
+
+Importing this package registers them all in `genmodels.diffusion.solvers.SOLVERS`; the
+drivers in `genmodels.diffusion.drivers` run them on a model.
 """
 
-from genmodels.diffusion.samplers.common import Callback, NFECounter
-from genmodels.diffusion.samplers.discrete import sample_ddim, sample_ddpm
+from genmodels.diffusion.samplers.common import (
+    Callback,
+    NFECounter,
+    StepState,
+    noise_like,
+    report,
+)
+from genmodels.diffusion.samplers.discrete import ancestral_step, sample_ddim, sample_ddpm
+from genmodels.diffusion.samplers.langevin import annealed_langevin
 from genmodels.diffusion.samplers.ode import (
     sample_dopri5,
     sample_dpmpp_2m,
@@ -20,6 +33,11 @@ from genmodels.diffusion.samplers.sde import sample_euler_maruyama, sample_pc
 __all__ = [
     "Callback",
     "NFECounter",
+    "StepState",
+    "ancestral_step",
+    "annealed_langevin",
+    "noise_like",
+    "report",
     "sample_ddim",
     "sample_ddpm",
     "sample_dopri5",

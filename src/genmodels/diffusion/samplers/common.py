@@ -1,16 +1,46 @@
-"""What every diffusion sampler shares: counting network evaluations."""
+"""What every diffusion sampler shares: the callback state, NFE counting, noise draws.
+
+Every sampler draws its noise through `noise_like` (the device policy of `diffusion.draws`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from torch import Tensor
 
-__all__ = ["Callback", "NFECounter"]
+from genmodels.diffusion.draws import noise_like
 
-Callback = Callable[[int, Tensor], None]
-"""``callback(i, x_i)``: called after step ``i`` with the current state (for animations)."""
+__all__ = ["Callback", "NFECounter", "StepState", "noise_like", "report"]
+
+
+class StepState(TypedDict):
+    """What a sampler's callback receives after step ``i`` (k-diffusion's shape).
+
+    Keys:
+        i: the step just taken (0-based).
+        x: the state after it: x̂ in EDM coordinates for the ODE and Langevin solvers, x_t in
+            native coordinates for the discrete and SDE samplers. (Through
+            ``model.sample`` every family reports native x_t = α x̂, what an animation shows.)
+        sigma: the noise level σ̂ of ``x`` (EDM's σ = σ_t/α_t; 0 at the end).
+        denoised: the x₀ estimate the step was computed from.
+    """
+
+    i: int
+    x: Tensor
+    sigma: float
+    denoised: Tensor
+
+
+Callback = Callable[[StepState], Any]
+"""``callback({"i", "x", "sigma", "denoised"})`` after each step (see `StepState`)."""
+
+
+def report(callback: Callback | None, i: int, x: Tensor, sigma: float, denoised: Tensor) -> None:
+    """Call ``callback`` (if any) with the `StepState` of step ``i``."""
+    if callback is not None:
+        callback({"i": i, "x": x, "sigma": float(sigma), "denoised": denoised})
 
 
 class NFECounter:

@@ -18,10 +18,11 @@ import torch
 from torch import Tensor
 
 from genmodels.diffusion.parameterization import eps_to_x0
-from genmodels.diffusion.samplers.common import Callback
+from genmodels.diffusion.samplers.common import Callback, noise_like, report
 from genmodels.diffusion.schedules import DiscreteSchedule
+from genmodels.diffusion.solvers import one_step_per_timestep, register_solver
 
-__all__ = ["sample_ddim", "sample_ddpm"]
+__all__ = ["ancestral_step", "sample_ddim", "sample_ddpm"]
 
 EpsModel = Callable[[Tensor, Tensor], Tensor]
 
@@ -36,6 +37,39 @@ def _pairs(schedule: DiscreteSchedule, timesteps: Sequence[int] | Tensor) -> lis
     ]
 
 
+def _sigma_hat(abar: float) -> float:
+    """σ̂ = √((1 − ᾱ)/ᾱ), the EDM level of x_t (0 at ᾱ = 1)."""
+    return math.sqrt((1.0 - abar) / abar)
+
+
+def ancestral_step(
+    x_t: Tensor,
+    x0: Tensor,
+    abar_t: float,
+    abar_prev: float,
+    z: Tensor | None,
+    variance: Literal["small", "large"] = "small",
+) -> Tensor:
+    """x_{t'} ~ q(x_{t'} | x_t, x̂₀) (Ho et al. 2020, eqs. 6–7); ``z`` None: its mean μ̃_t.
+
+    Notation: abar_t -> ᾱ_t, abar_prev -> ᾱ_{t'}, beta_t -> β_t = 1 − ᾱ_t/ᾱ_{t'},
+    coef_x0, coef_xt -> the posterior mean μ̃_t(x_t, x̂₀) of q(x_{t'} | x_t, x₀) (eq. 7);
+    the variance is β̃_t = (1 − ᾱ_{t'})/(1 − ᾱ_t) β_t ("small") or β_t ("large").
+    """
+    beta_t = 1.0 - abar_t / abar_prev
+    coef_x0 = math.sqrt(abar_prev) * beta_t / (1.0 - abar_t)
+    coef_xt = math.sqrt(1.0 - beta_t) * (1.0 - abar_prev) / (1.0 - abar_t)
+    x = coef_x0 * x0 + coef_xt * x_t  # μ̃_t
+    if z is None:
+        return x
+    var = beta_t if variance == "large" else max((1.0 - abar_prev) / (1.0 - abar_t) * beta_t, 1e-20)
+    return x + math.sqrt(var) * z
+
+
+@register_solver(
+    "ancestral", family="discrete", default_steps=one_step_per_timestep,
+    config_options=("clip_x0",), description="DDPM ancestral sampling (Ho et al. 2020, Alg. 2)",
+)  # fmt: skip
 @torch.no_grad()
 def sample_ddpm(
     eps_model: EpsModel,
@@ -61,7 +95,7 @@ def sample_ddpm(
         variance: σ_t² = β̃_t = (1 − ᾱ_{t'})/(1 − ᾱ_t) β_t ("small") or β_t ("large").
         clip_x0: clamp x̂₀ to [−c, c] before forming the posterior mean (images in [−1, 1]).
         generator: source of the injected noise z.
-        callback: ``callback(i, x)`` after each step.
+        callback: ``callback(state)`` after each step (`StepState`: x = x_{t'}).
 
     Returns:
         x₀, same shape as ``x_T``.
@@ -73,30 +107,23 @@ def sample_ddpm(
         torch.Size([8, 2])
     """
     x = x_T
-    for i, (t, abar_t, abar_prev) in enumerate(_pairs(schedule, timesteps)):
-        # Notation: abar_t -> ᾱ_t, abar_prev -> ᾱ_{t'}, beta_t -> β_t = 1 − ᾱ_t/ᾱ_{t'},
-        # coef_x0, coef_xt -> the posterior mean μ̃_t(x_t, x̂₀) of q(x_{t'} | x_t, x₀) (eq. 7)
-        beta_t = 1.0 - abar_t / abar_prev
-        coef_x0 = math.sqrt(abar_prev) * beta_t / (1.0 - abar_t)
-        coef_xt = math.sqrt(1.0 - beta_t) * (1.0 - abar_prev) / (1.0 - abar_t)
+    pairs = _pairs(schedule, timesteps)
+    for i, (t, abar_t, abar_prev) in enumerate(pairs):
         eps = eps_model(x, x.new_full((x.shape[0],), t))
         x0 = eps_to_x0(x, eps, math.sqrt(abar_t), math.sqrt(1.0 - abar_t))
         if clip_x0 is not None:
             x0 = x0.clamp(-clip_x0, clip_x0)
-        x = coef_x0 * x0 + coef_xt * x  # μ̃_t
-        if i + 1 < len(timesteps):  # no noise on the last step (z = 0 at t = 1 in Alg. 2)
-            var = (
-                beta_t
-                if variance == "large"
-                else max((1.0 - abar_prev) / (1.0 - abar_t) * beta_t, 1e-20)
-            )
-            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            x = x + math.sqrt(var) * z
-        if callback is not None:
-            callback(i, x)
+        # no noise on the last step (z = 0 at t = 1 in Alg. 2)
+        z = noise_like(x, generator) if i + 1 < len(pairs) else None
+        x = ancestral_step(x, x0, abar_t, abar_prev, z, variance)
+        report(callback, i, x, _sigma_hat(abar_prev), x0)
     return x
 
 
+@register_solver(
+    "ddim", family="discrete", default_steps=50, config_options=("clip_x0",),
+    description="DDIM (Song, Meng & Ermon 2021), deterministic for eta = 0",
+)  # fmt: skip
 @torch.no_grad()
 def sample_ddim(
     eps_model: EpsModel,
@@ -122,7 +149,7 @@ def sample_ddim(
         eta: η, the amount of injected noise.
         clip_x0: clamp x̂₀ to [−c, c] (then ε̂ is recomputed from it, as diffusers does).
         generator: source of the injected noise (η > 0).
-        callback: ``callback(i, x)`` after each step.
+        callback: ``callback(state)`` after each step (`StepState`: x = x_{t'}).
 
     Returns:
         x₀, same shape as ``x_T``.
@@ -144,8 +171,6 @@ def sample_ddim(
             eps = (x - math.sqrt(abar_t) * x0) / math.sqrt(1.0 - abar_t)
         x = math.sqrt(abar_prev) * x0 + math.sqrt(max(1 - abar_prev - sigma_t**2, 0.0)) * eps
         if sigma_t > 0:
-            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            x = x + sigma_t * z
-        if callback is not None:
-            callback(i, x)
+            x = x + sigma_t * noise_like(x, generator)
+        report(callback, i, x, _sigma_hat(abar_prev), x0)
     return x

@@ -6,7 +6,8 @@ x̂ = x_t/α_t, σ̂ = σ_t/α_t, the same probability-flow ODE (Karras et al. 2
     dx̂/dσ̂ = (x̂ − D(x̂; σ̂)) / σ̂,
 
 so one set of solvers serves all of them. One signature:
-``sample_X(denoiser, x, sigmas, *, generator, callback, ...)`` with ``denoiser(x̂, σ̂) -> x̂₀``
+``sample_X(denoiser, x, sigmas, *, generator, callback, ...)`` (``callback`` gets a
+`StepState` after each step, ``x`` = x̂ at ``sigma`` = the next level) with ``denoiser(x̂, σ̂) -> x̂₀``
 (``σ̂`` of shape ``[B]``), ``x`` a draw at ``sigmas[0]`` and ``sigmas`` decreasing to 0
 (e.g. `karras_sigmas`). ``generator`` is accepted for swap-ability; these are deterministic.
 
@@ -23,7 +24,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from genmodels.diffusion.samplers.common import Callback
+from genmodels.diffusion.samplers.common import Callback, report
+from genmodels.diffusion.solvers import register_solver
 
 __all__ = ["sample_dopri5", "sample_dpmpp_2m", "sample_euler", "sample_heun"]
 
@@ -34,6 +36,10 @@ def _levels(sigmas: Sequence[float] | Tensor) -> list[float]:
     return torch.as_tensor(sigmas, dtype=torch.float64).tolist()
 
 
+@register_solver(
+    "euler", family="ode", default_steps=100, grid="karras",
+    description="Euler on the PF-ODE (= deterministic DDIM; Karras et al. 2022)",
+)  # fmt: skip
 @torch.no_grad()
 def sample_euler(
     denoiser: Denoiser,
@@ -62,11 +68,14 @@ def sample_euler(
         # x + (σ' − σ)(x − D)/σ, written as an interpolation so σ' = 0 gives D exactly
         ratio = sigma_next / sigma
         x = ratio * x + (1 - ratio) * denoised
-        if callback is not None:
-            callback(i, x)
+        report(callback, i, x, sigma_next, denoised)
     return x
 
 
+@register_solver(
+    "heun", family="ode", default_steps=18, grid="karras",
+    description="Heun's 2nd-order method on the PF-ODE (Karras et al. 2022, Alg. 1)",
+)  # fmt: skip
 @torch.no_grad()
 def sample_heun(
     denoiser: Denoiser,
@@ -83,17 +92,21 @@ def sample_heun(
     s_in = x.new_ones(x.shape[0])
     levels = _levels(sigmas)
     for i, (sigma, sigma_next) in enumerate(itertools.pairwise(levels)):
-        d = (x - denoiser(x, sigma * s_in)) / sigma
+        denoised = denoiser(x, sigma * s_in)
+        d = (x - denoised) / sigma
         x_next = x + (sigma_next - sigma) * d
         if sigma_next != 0:  # 2nd-order correction
             d_next = (x_next - denoiser(x_next, sigma_next * s_in)) / sigma_next
             x_next = x + (sigma_next - sigma) * 0.5 * (d + d_next)
         x = x_next
-        if callback is not None:
-            callback(i, x)
+        report(callback, i, x, sigma_next, denoised)
     return x
 
 
+@register_solver(
+    "dpmpp_2m", family="ode", default_steps=18, grid="logsnr",
+    description="DPM-Solver++(2M), multistep 2nd order in log-SNR (Lu et al. 2022)",
+)  # fmt: skip
 @torch.no_grad()
 def sample_dpmpp_2m(
     denoiser: Denoiser,
@@ -129,11 +142,14 @@ def sample_dpmpp_2m(
             x = (sigma_next / sigma) * x - math.expm1(-h) * D
             h_last = h
         old_denoised = denoised
-        if callback is not None:
-            callback(i, x)
+        report(callback, i, x, sigma_next, denoised)
     return x
 
 
+@register_solver(
+    "dopri5", family="ode", default_steps=18, grid="karras",
+    description="adaptive Dormand-Prince on the PF-ODE in log sigma (torchdiffeq)",
+)  # fmt: skip
 @torch.no_grad()
 def sample_dopri5(
     denoiser: Denoiser,
@@ -150,7 +166,7 @@ def sample_dopri5(
     Integrates in u = log σ̂, where the ODE dx̂/du = x̂ − D(x̂; eᵘ) is smooth (Song et al. 2021
     use RK45 on the native PF-ODE; the change of variables is exact). Only the first and the
     smallest positive entries of ``sigmas`` are used; a final evaluation D(x̂; σ̂_min) takes the
-    Euler step to σ̂ = 0. ``callback(i, x)`` sees each function evaluation.
+    Euler step to σ̂ = 0. The callback sees each function evaluation (x̂ at σ̂ = eᵘ).
     """
     from torchdiffeq import odeint
 
@@ -160,10 +176,10 @@ def sample_dopri5(
 
     def velocity(u: Tensor, x_u: Tensor) -> Tensor:
         nonlocal calls
-        if callback is not None:
-            callback(calls, x_u)
+        denoised = denoiser(x_u, u.exp() * s_in)
+        report(callback, calls, x_u, float(u.exp()), denoised)
         calls += 1
-        return x_u - denoiser(x_u, u.exp() * s_in)
+        return x_u - denoised
 
     u = x.new_tensor([math.log(levels[0]), math.log(levels[-1])])
     x_min = odeint(velocity, x, u, rtol=rtol, atol=atol, method="dopri5")[-1]

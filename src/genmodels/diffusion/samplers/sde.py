@@ -18,8 +18,9 @@ import torch
 from torch import Tensor
 
 from genmodels.diffusion.parameterization import append_dims
-from genmodels.diffusion.samplers.common import Callback
+from genmodels.diffusion.samplers.common import Callback, noise_like, report
 from genmodels.diffusion.sde import SDE
+from genmodels.diffusion.solvers import register_solver
 from genmodels.errors import InvalidInputError
 
 __all__ = ["sample_euler_maruyama", "sample_pc"]
@@ -28,15 +29,64 @@ ScoreFn = Callable[[Tensor, Tensor], Tensor]
 Predictor = Literal["reverse_diffusion", "euler_maruyama"]
 
 
-def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-
-
 def _batch_norm(v: Tensor) -> Tensor:
     """Mean over the batch of per-sample Euclidean norms (score_sde's LangevinCorrector)."""
     return v.flatten(1).norm(dim=1).mean()
 
 
+def _report(
+    callback: Callback | None, i: int, x: Tensor, sde: SDE, t: Tensor, t_next: float, s: Tensor
+) -> None:
+    """The `StepState` of step ``i``: x̂₀ by Tweedie from the step's score ``s`` at ``t``
+    (x̂₀ = (x_t + σ_t² s)/α_t), the level σ̂ of the next time."""
+    if callback is None:
+        return
+    alpha, sigma = (append_dims(c, x.ndim) for c in sde.marginal(t))
+    sigma_next = float(sde.sigma_hat(t.new_tensor(t_next))) if t_next > 0 else 0.0
+    report(callback, i, x, sigma_next, (x + sigma * sigma * s) / alpha)
+
+
+def _corrector_step(
+    score_fn: ScoreFn, x: Tensor, t: Tensor, snr: float, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One Langevin corrector step (Algorithm 4/5): ε = 2 (r ‖z‖/‖s‖)², α = 1.
+
+    Returns (x, its mean, the score used)."""
+    s = score_fn(x, t)
+    z = noise_like(x, generator)
+    step = 2 * (snr * _batch_norm(z) / _batch_norm(s)) ** 2
+    x_mean = x + step * s
+    return x_mean + (2 * step).sqrt() * z, x_mean, s
+
+
+def _predictor_step(
+    score_fn: ScoreFn,
+    sde: SDE,
+    predictor: str,
+    x: Tensor,
+    t: Tensor,
+    dt: float,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One predictor step from t to t − Δt. Returns (x, its mean, the score used)."""
+    s = score_fn(x, t)
+    if predictor == "reverse_diffusion":
+        f, G = sde.discretize(x, t, dt)
+        G = append_dims(G, x.ndim)
+        x_mean = x - f + G * G * s
+        return x_mean + G * noise_like(x, generator), x_mean, s
+    if predictor == "euler_maruyama":
+        g = append_dims(sde.diffusion(t), x.ndim)
+        # reverse SDE dx = [f − g² s] dt + g dw̄, stepped with dt = −Δt
+        x_mean = x - (sde.drift(x, t) - g * g * s) * dt
+        return x_mean + g * dt**0.5 * noise_like(x, generator), x_mean, s
+    raise InvalidInputError(f"unknown predictor {predictor!r}")
+
+
+@register_solver(
+    "pc", family="sde", default_steps=500, grid="uniform", config_options=("snr",),
+    description="predictor-corrector on the reverse SDE (Song et al. 2021, Alg. 1)",
+)  # fmt: skip
 @torch.no_grad()
 def sample_pc(
     score_fn: ScoreFn,
@@ -70,7 +120,7 @@ def sample_pc(
         corrector_steps: M, Langevin steps per noise level.
         denoise: return the last step's mean (no noise added at the end).
         generator: source of z.
-        callback: ``callback(i, x)`` after each time step.
+        callback: ``callback(state)`` after each time step (`StepState`).
 
     Returns:
         x₀, same shape as ``x_T``.
@@ -88,31 +138,22 @@ def sample_pc(
     x = x_mean = x_T
     n = x.shape[0]
     for i, t in enumerate(ts):
-        dt = ts[i] - (ts[i + 1] if i + 1 < len(ts) else 0.0)
+        t_next = ts[i + 1] if i + 1 < len(ts) else 0.0
         t_vec = x.new_full((n,), t)
         for _ in range(corrector_steps if corrector is not None else 0):
-            s = score_fn(x, t_vec)
-            z = _noise(x, generator)
-            step = 2 * (snr * _batch_norm(z) / _batch_norm(s)) ** 2  # ε = 2 α (r‖z‖/‖s‖)², α = 1
-            x_mean = x + step * s
-            x = x_mean + (2 * step).sqrt() * z
-        if predictor == "reverse_diffusion":
-            f, G = sde.discretize(x, t_vec, dt)
-            G = append_dims(G, x.ndim)
-            x_mean = x - f + G * G * score_fn(x, t_vec)
-            x = x_mean + G * _noise(x, generator)
-        elif predictor == "euler_maruyama":
-            g = append_dims(sde.diffusion(t_vec), x.ndim)
-            # reverse SDE dx = [f − g² s] dt + g dw̄, stepped with dt = −Δt
-            x_mean = x - (sde.drift(x, t_vec) - g * g * score_fn(x, t_vec)) * dt
-            x = x_mean + g * dt**0.5 * _noise(x, generator)
-        elif predictor is not None:
-            raise InvalidInputError(f"unknown predictor {predictor!r}")
-        if callback is not None:
-            callback(i, x)
+            x, x_mean, s = _corrector_step(score_fn, x, t_vec, snr, generator)
+        if predictor is not None:
+            x, x_mean, s = _predictor_step(
+                score_fn, sde, predictor, x, t_vec, t - t_next, generator
+            )
+        _report(callback, i, x, sde, t_vec, t_next, s)
     return x_mean if denoise else x
 
 
+@register_solver(
+    "euler_maruyama", family="sde", default_steps=500, grid="uniform",
+    description="Euler-Maruyama on the reverse SDE",
+)  # fmt: skip
 def sample_euler_maruyama(
     score_fn: ScoreFn,
     sde: SDE,

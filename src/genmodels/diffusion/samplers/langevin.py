@@ -1,5 +1,8 @@
 """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1) and plain Langevin as its L = 1 case.
 
+NCSN's sampler, and a sampler of every diffusion model through its score (D − x̂)/σ̂²: the
+``"langevin"`` family, ``fn(score_fn, x_init, sigmas, *, generator, callback, ...)``.
+
 Notation (code name -> paper name): ``sigmas`` -> {σ_i}_{i=1}^L (decreasing), ``step_lr`` -> ε,
 ``alpha`` -> α_i = ε σ_i²/σ_L², ``steps_per_level`` -> T, ``score_fn(x, σ)`` -> s_θ(x, σ).
 """
@@ -13,12 +16,19 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.samplers.common import Callback, noise_like, report
+from genmodels.diffusion.solvers import langevin_levels_or, register_solver
 from genmodels.errors import InvalidInputError
 from genmodels.samples import Samples
 
 __all__ = ["annealed_langevin"]
 
 
+@register_solver(
+    "annealed_langevin", family="langevin", default_steps=langevin_levels_or(10),
+    grid="langevin", config_options=("step_lr",),
+    description="annealed Langevin dynamics on the noise-conditional score (Song & Ermon 2019)",
+)  # fmt: skip
 @torch.no_grad()
 def annealed_langevin(
     score_fn: Callable[[Tensor, Tensor], Tensor],
@@ -28,7 +38,7 @@ def annealed_langevin(
     steps_per_level: int = 100,
     step_lr: float = 2e-5,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, Tensor], None] | None = None,
+    callback: Callback | None = None,
     final_denoise: bool = True,
 ) -> Samples:
     """Langevin dynamics at decreasing noise levels, each level warm-starting the next.
@@ -47,7 +57,8 @@ def annealed_langevin(
         steps_per_level: T.
         step_lr: ε (the step size at the smallest level).
         generator: source of z.
-        callback: ``callback(i, x)`` after every Langevin step (i counts all steps).
+        callback: ``callback(state)`` after every Langevin step (``i`` counts all steps;
+            ``denoised`` is Tweedie's x + σ² s).
         final_denoise: add the Tweedie denoising step at σ_L.
 
     Returns:
@@ -74,10 +85,11 @@ def annealed_langevin(
         alpha = step_lr * (sigma / sigma_L) ** 2
         sigma_vec = x.new_full((n,), sigma)
         for _ in range(steps_per_level):
-            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            x = x + 0.5 * alpha * score_fn(x, sigma_vec) + math.sqrt(alpha) * z
-            if callback is not None:
-                callback(i, x)
+            z = noise_like(x, generator)
+            s = score_fn(x, sigma_vec)
+            denoised = x + sigma**2 * s if callback is not None else x  # Tweedie at x
+            x = x + 0.5 * alpha * s + math.sqrt(alpha) * z
+            report(callback, i, x, sigma, denoised)
             i += 1
     nfe = i
     if final_denoise:
