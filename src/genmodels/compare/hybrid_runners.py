@@ -168,6 +168,7 @@ class NeutraRunner(_FlowHybridRunner):
     )
 
     def run(self, target: Target, settings: dict[str, Any], ctx: RunContext) -> MethodOutput:
+        from genmodels.budget import Budget
         from genmodels.hybrids import neutra_hmc
 
         flow, info, fit_seconds = self._fit(target, settings, ctx)
@@ -181,7 +182,7 @@ class NeutraRunner(_FlowHybridRunner):
             seed=ctx.seed + 1,
             kernel_options=dict(settings.get("kernel_options") or {}),
             progress=ctx.progress,
-            max_seconds=_chain_allowance(ctx, fit_seconds),
+            budget=Budget(_chain_allowance(ctx, fit_seconds)),
         )
         notes = {
             **_chain_budget_notes(samples.info),

@@ -118,6 +118,7 @@ class ChainRunner:
             )
 
     def run(self, target: Target, settings: dict[str, Any], ctx: RunContext) -> MethodOutput:
+        from genmodels.budget import Budget
         from genmodels.mcmc import sample_chains
 
         _check_keys(settings, {"chains", "draws", "warmup", "kernel_options"}, self.name)
@@ -130,7 +131,7 @@ class ChainRunner:
             kernel_options=dict(settings.get("kernel_options") or {}),
             seed=ctx.seed,
             progress=ctx.progress,
-            max_seconds=ctx.budget_seconds,
+            budget=Budget(ctx.budget_seconds),
         )
         notes = _chain_budget_notes(samples.info)
         return MethodOutput(samples=samples, settings=settings, notes=notes)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.hybrids.flow_fit import flow_push
 from genmodels.hybrids.settings import NeutraSettings
@@ -47,7 +48,7 @@ def neutra_hmc(
     kernel_options: dict[str, Any] | None = None,
     step_size: float | None = None,
     progress: bool = False,
-    max_seconds: float | None = None,
+    budget: Budget | None = None,
 ) -> ChainSamples:
     """HMC (``sampler="hmc"``) or NUTS in the flow's latent space, draws mapped back to x.
 
@@ -59,7 +60,7 @@ def neutra_hmc(
         seed: randomness of the chains.
         kernel_options: passed to the kernel, e.g. ``{"num_steps": 10}`` for HMC.
         step_size: fixed (``warmup=0``) or starting step size; default: searched.
-        max_seconds: time allowance of the chains (see `sample_chains`).
+        budget: time allowance of the chains (see `sample_chains`).
 
     Returns:
         `ChainSamples` with ``x`` ``[chains, draws, *event]`` in data space; ``nfe`` counts
@@ -92,7 +93,7 @@ def neutra_hmc(
         kernel_options=kernel_options,
         step_size=step_size,
         progress=progress,
-        max_seconds=max_seconds,
+        budget=budget,
     )
     kept = latent.x.shape[1]  # draws, fewer when the allowance ran out
     with torch.no_grad():
