@@ -70,3 +70,45 @@ def test_warmup_learns_the_diagonal_mass_matrix() -> None:
     ratio = s.inverse_mass / SCALES**2  # [chains, d]; should be ~1 (variances)
     # identity (not adapted) would give ratios 0.11 and 11
     assert ratio.min() > 0.2 and ratio.max() < 5.0, ratio
+
+
+def test_window_adaptation_warms_ula_up_adjusted_and_returns_it_unadjusted() -> None:
+    from genmodels.mcmc import ULA, window_adaptation
+
+    density = LogDensity(log_prob, (5,))
+    generator = torch.Generator().manual_seed(0)
+    x0 = torch.randn(8, 5, generator=generator) * SCALES
+    kernel, state, info = window_adaptation(
+        ULA, density, x0, num_steps=300, generator=generator, adapt_mass=False
+    )
+    assert isinstance(kernel, ULA) and not kernel.adjusted
+    assert info.inverse_mass is None and torch.isfinite(state.position).all()
+    # the step was tuned to ULA's target on the *adjusted* (MALA) acceptance
+    accepts = []
+    mala = replace(kernel, adjusted=True)
+    for _ in range(100):
+        state, step = mala.step(state, generator)
+        accepts.append(step.accept_prob)
+    assert abs(float(torch.stack(accepts).mean()) - ULA.target_accept) < 0.08
+
+
+def test_step_size_search_runs_through_the_kernel_and_is_counted() -> None:
+    from genmodels.mcmc import window_adaptation
+
+    density = LogDensity(log_prob, (5,))
+    for step_size in (None, 0.3):  # None: a doubling search before warm-up
+        seen = []
+        _, _, info = window_adaptation(
+            NUTS,
+            density,
+            torch.zeros(2, 5),
+            num_steps=30,
+            generator=torch.Generator().manual_seed(0),
+            step_size=step_size,
+            callback=lambda t, state, step: seen.append(int(step.num_grad_evals.sum())),
+        )
+        assert len(seen) == 30
+        if step_size is None:  # the search's NUTS transitions are paid for too
+            assert info.num_grad_evals > sum(seen)
+        else:
+            assert info.num_grad_evals == sum(seen)

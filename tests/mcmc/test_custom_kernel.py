@@ -4,14 +4,13 @@ it runs through `sample_chains`, `window_adaptation` and ``genmodels mcmc --samp
 from __future__ import annotations
 
 import doctest
+import importlib
 import json
 import math
 
 import pytest
 import torch
 
-import genmodels.mcmc.base
-import genmodels.mcmc.warmup
 from cli_contract import assert_one_line_error
 from genmodels.catalogue import list_methods, register_method, unregister_method
 from genmodels.mcmc import (
@@ -147,6 +146,7 @@ def test_custom_kernel_runs_through_the_cli(toy_kernel, cli, tmp_path) -> None:
     assert json.loads((out / "summary.json").read_text())["grad_evals"] == summary["grad_evals"]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # R-hat of 5 draws may divide by 0
 def test_mcmc_sampler_accepts_exactly_the_chain_camp(cli, tmp_path) -> None:
     chains = [spec.name for spec in list_methods("chain")]
     assert {"rwmh", "mala", "ula", "hmc", "nuts"} <= set(chains)
@@ -178,9 +178,13 @@ def test_mcmc_sampler_accepts_exactly_the_chain_camp(cli, tmp_path) -> None:
         assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("module", [genmodels.mcmc.base, genmodels.mcmc.warmup])
-def test_the_documented_examples_run(module) -> None:
-    """The kernel contract's example (a kernel registered and run by `sample_chains`) and
-    `window_adaptation`'s are true."""
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+@pytest.mark.parametrize(
+    "module", ["", ".base", ".warmup", ".driver", ".start", ".adaptation", ".hmc", ".nuts",
+               ".mala", ".rwmh"],
+)  # fmt: skip
+def test_the_documented_examples_run(module: str) -> None:
+    """The docstring examples of the chains are true; among them the kernel contract's (a
+    kernel registered and run by `sample_chains`) and `window_adaptation`'s."""
+    mod = importlib.import_module("genmodels.mcmc" + module)
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

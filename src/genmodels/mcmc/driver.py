@@ -65,6 +65,14 @@ def run_kernel(
     Returns:
         ``(last state, positions [chains, draws, d], stats)``; ``stats`` maps each of
         `STAT_KEYS` to ``[chains, draws]``; ``draws <= num_draws``.
+
+    Example:
+        >>> from genmodels.mcmc import RWMH, LogDensity
+        >>> kernel = RWMH(LogDensity(lambda x: -0.5 * (x**2).sum(-1), (2,)), step_size=1.0)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> state, xs, stats = run_kernel(kernel, kernel.init(torch.zeros(3, 2)), 50, g)
+        >>> xs.shape, stats["accept_prob"].shape
+        (torch.Size([3, 50, 2]), torch.Size([3, 50]))
     """
     x = state.position
     chains, d = x.shape

@@ -30,6 +30,10 @@ def as_log_density(
     Raises:
         NotApplicableError: a target without a density.
         InvalidInputError: neither a log-density nor a score, or no event shape.
+
+    Example:
+        >>> as_log_density(lambda x: -(x**2).sum(-1), event_shape=(2, 3)).dim
+        6
     """
     if isinstance(log_prob_or_target, Target):
         target = log_prob_or_target
@@ -77,6 +81,12 @@ def initial_positions(
     Raises:
         InvalidInputError: ``init`` of neither shape ``event_shape`` nor
             ``[chains, *event_shape]``.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x0 = initial_positions(None, 4, (3,), spread=0.5, generator=g)
+        >>> x0.shape, bool(x0.abs().max() < 0.5)
+        (torch.Size([4, 3]), True)
     """
     dtype = dtype or torch.get_default_dtype()
     d = math.prod(event_shape)
@@ -103,6 +113,11 @@ def mode_positions(target: Target, chains: int) -> Tensor:
 
     Raises:
         NotApplicableError: the target has no known modes.
+
+    Example:
+        >>> from genmodels.targets import get_target
+        >>> mode_positions(get_target("mixture_80_20"), 3).tolist()
+        [[5.0, 5.0], [-5.0, -5.0], [5.0, 5.0]]
     """
     if target.modes is None:
         raise NotApplicableError(
