@@ -105,7 +105,7 @@ def test_step_size_search_runs_through_the_kernel_and_is_counted() -> None:
             num_steps=30,
             generator=torch.Generator().manual_seed(0),
             step_size=step_size,
-            callback=lambda t, state, step: seen.append(int(step.num_grad_evals.sum())),
+            callback=lambda t, state, step, seen=seen: seen.append(int(step.num_grad_evals.sum())),
         )
         assert len(seen) == 30
         if step_size is None:  # the search's NUTS transitions are paid for too
