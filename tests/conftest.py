@@ -1,4 +1,10 @@
-"""Shared fixtures. Tests run on CPU in float32 unless they say otherwise."""
+"""Shared fixtures. Tests run in float32 on the device ``--device`` names (default: cpu).
+
+As zuko's suite does, ``pytest --device cuda`` runs the whole suite with tensors created on
+that device by default (`torch.set_default_device`); tests that build tensors or generators
+for a device explicitly take the `device` fixture. A device this machine lacks is a usage
+error, not a run of skipped tests that looks green.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,48 @@ import torch
 
 # Under pytest-xdist (`make test` runs 2 workers) each worker takes one core; alone, two.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
+
+
+DEVICE = pytest.StashKey[torch.device]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device",
+        action="store",
+        default="cpu",
+        help="torch device to run the suite on, e.g. cpu, cuda, cuda:1, mps (default: cpu)",
+    )
+
+
+def _available(device: torch.device) -> bool:
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    if device.type == "mps":
+        return torch.backends.mps.is_available()
+    module = getattr(torch, device.type, None)
+    return bool(module is not None and getattr(module, "is_available", lambda: False)())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("--device")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise pytest.UsageError(f"--device {name!r} is not a torch device: {e}") from None
+    if not _available(device):
+        raise pytest.UsageError(f"--device {name}: no such device is available on this machine")
+    config.stash[DEVICE] = device
+    if device.type != "cpu":  # on cpu this is the default already, and the mode costs time
+        torch.set_default_device(device)
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig: pytest.Config) -> torch.device:
+    """The device the suite runs on (``--device``; tensors are created there by default)."""
+    return pytestconfig.stash[DEVICE]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -37,8 +85,9 @@ def one_thread():
 
 
 @pytest.fixture
-def generator() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
+def generator(device: torch.device) -> torch.Generator:
+    """A seeded generator on the suite's device (random draws join tensors made there)."""
+    return torch.Generator(device=device).manual_seed(0)
 
 
 @pytest.fixture

@@ -117,7 +117,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot parse {path}: {e}") from None
+        raise ConfigError(f"cannot parse {path} as TOML: {e}") from None
 
 
 def parse_toml_value(raw: str) -> Any:

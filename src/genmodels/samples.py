@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
+from genmodels.io import atomic_path
 
 __all__ = ["Samples", "load_samples"]
 
@@ -62,8 +63,6 @@ class Samples:
 
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` with ``x`` (and ``nfe``, ``seconds``, ``chains``), atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {
             "x": self.x.detach().cpu().numpy(),
             "nfe": np.asarray(self.nfe),
@@ -73,10 +72,8 @@ class Samples:
             arrays["chains"] = np.asarray(self.chains)
         for key, value in self.info.items():
             arrays[f"info_{key}"] = np.asarray(value)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        tmp.replace(path)
 
 
 def load_samples(path: str | Path) -> Samples:

@@ -20,12 +20,15 @@ class NoisyExact:
         self.name, self.noise, self.camp = name, noise, camp
         self.seen_budget: float | None = None
 
+    def parse_settings(self, target, values: dict) -> dict:
+        return values
+
     def check(self, target) -> None:
         if not target.has_samples:
             raise NotApplicableError(f"{self.name} needs samples of {target.name!r}")
 
     def run(self, target, settings, ctx) -> MethodOutput:
-        self.seen_budget = ctx.budget_seconds
+        self.seen_budget = ctx.budget.seconds
         g = torch.Generator().manual_seed(ctx.seed)
         t0 = time.perf_counter()
         x = target.sample(ctx.n_samples, generator=g)
@@ -48,6 +51,9 @@ class AR1Chains:
 
     def __init__(self, name: str = "ar1", phi: float = 0.9, chains: int = 4, draws: int = 2000):
         self.name, self.phi, self.chains, self.draws = name, phi, chains, draws
+
+    def parse_settings(self, target, values: dict) -> dict:
+        return values
 
     def check(self, target) -> None:
         if not target.has_log_prob:
@@ -73,6 +79,9 @@ class Exploding:
 
     def __init__(self, name: str = "boom", message: str = "exploded") -> None:
         self.name, self.message = name, message
+
+    def parse_settings(self, target, values: dict) -> dict:
+        return values
 
     def check(self, target) -> None:
         pass

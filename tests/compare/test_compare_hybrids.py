@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from genmodels.compare import RunContext, default_method_settings, get_runner, known_methods
-from genmodels.compare.settings import merge
+from genmodels.budget import Budget
+from genmodels.catalogue import list_methods as catalogue
+from genmodels.compare import RunContext, get_runner
 from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.methods import list_methods
 from genmodels.targets import get_target
@@ -38,7 +39,7 @@ def test_every_hybrid_listed_by_methods_runs_in_compare():
     hybrids = {r["name"] for r in list_methods() if r["camp"] == "hybrid"}
     assert {"flow_mh", "neutra_hmc"} <= hybrids
     for name in hybrids:
-        assert name in known_methods()
+        assert name in {s.name for s in catalogue()}
         assert get_runner(name).camp == "hybrid"
 
 
@@ -81,26 +82,29 @@ def test_hybrids_run_end_to_end_with_chain_metrics_in_json_and_html(cli, tmp_pat
     assert "accept rate:" in html and "divergences:" in html and "flow objective:" in html
 
 
-def test_flow_fit_stops_at_the_budget_and_the_chains_still_run():
+def test_flow_fit_stops_at_the_budget_and_the_chains_still_run(monkeypatch):
     import torch
 
-    from genmodels.compare.hybrid_runners import FlowMHRunner
+    import genmodels.hybrids.run as hybrid_run
 
     # the first optimiser of a process imports torch._dynamo (seconds): not the fit's doing
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     target = get_target("eight_gaussians")
-    settings = merge(
-        default_method_settings("flow_mh", "hybrid", "toy2d"),
+    runner = get_runner("flow_mh")
+    settings = runner.parse_settings(
+        target,
         {"chains": 2, "draws": 100, "fit": {"steps": 1_000_000, "transforms": 2, "hidden": 16}},
     )
-    out = FlowMHRunner(min_fit_steps=0).run(target, settings, RunContext(budget_seconds=1.0))
+    monkeypatch.setattr(hybrid_run, "MIN_FIT_STEPS", 0)
+    out = runner.run(target, settings, RunContext(budget=Budget(1.0)))
+    monkeypatch.undo()
     # 70% of the budget for the fit (the rest kept for the chains), with slack for a busy machine
     assert out.train_seconds < 1.0
     assert 0 < out.train_steps < 1_000_000
     assert out.notes["stopped_by_budget"] and out.notes["requested_steps"] == 1_000_000
     assert tuple(out.samples.x.shape) == (2, 100, 2)
     # a budget already used up (an earlier method overran it): the minimal fit, then chains
-    out = get_runner("flow_mh").run(target, settings, RunContext(budget_seconds=0.0))
+    out = runner.run(target, settings, RunContext(budget=Budget(0.0)))
     assert out.train_steps == 200
     assert tuple(out.samples.x.shape) == (2, 100, 2)
 
@@ -110,12 +114,11 @@ def test_hybrids_need_a_density_and_check_their_settings():
     for name in ("flow_mh", "neutra_hmc"):
         with pytest.raises(NotApplicableError, match=r"density.*samples only"):
             get_runner(name).check(digits)
-    settings = {**default_method_settings("flow_mh", "hybrid", "toy2d"), "num_steps": 3}
-    with pytest.raises(ConfigError, match="unknown setting"):
-        get_runner("flow_mh").run(get_target("banana"), settings, RunContext())
-    settings = merge(default_method_settings("neutra_hmc", "hybrid", "toy2d"), {"fit": {"lr2": 1}})
+    banana = get_target("banana")
+    with pytest.raises(ConfigError, match=r"unknown .*num_steps"):
+        get_runner("flow_mh").parse_settings(banana, {"num_steps": 3})
     with pytest.raises(ConfigError, match=r"neutra_hmc\.fit.*lr2"):
-        get_runner("neutra_hmc").run(get_target("banana"), settings, RunContext())
+        get_runner("neutra_hmc").parse_settings(banana, {"fit": {"lr2": 1}})
 
 
 def test_not_applicable_row_on_a_samples_only_target(tmp_path):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 from compare_fakes import AR1Chains, Exploding, NoisyExact, simple_mmd_evaluator
 
+from genmodels.catalogue import get_method
 from genmodels.compare import (
     CompareSettings,
     chain_diagnostics,
@@ -16,9 +18,10 @@ from genmodels.compare import (
     method_seed,
     run_comparison,
 )
-from genmodels.compare.settings import default_method_settings, merge
+from genmodels.compare.settings import method_settings
 from genmodels.errors import ConfigError, InvalidInputError, UnknownNameError
 from genmodels.samples import Samples
+from genmodels.targets import get_target
 
 
 def _run(tmp_path, methods, runners, **settings):
@@ -119,8 +122,11 @@ def test_budget_is_shared_by_camp_weight(tmp_path):
         def check(self, target):
             self.inner.check(target)
 
+        def parse_settings(self, target, values):
+            return values
+
         def run(self, target, settings, ctx):
-            seen[self.name] = ctx.budget_seconds
+            seen[self.name] = ctx.budget.seconds
             return self.inner.run(target, settings, ctx)
 
     _run(tmp_path, ["ar1", "d"], {"ar1": Spy(chain), "d": Spy(diffusion)}, budget_seconds=100.0)
@@ -149,10 +155,11 @@ def test_settings_file_and_overrides(tmp_path):
     path.write_text("seed = 3\nn_samples = 100\n[methods.ddpm.train]\nsteps = 7\n")
     s = load_settings(path, seed=5, budget_seconds=None)
     assert (s.seed, s.n_samples, s.budget_seconds) == (5, 100, 540.0)
-    default = default_method_settings("ddpm", "diffusion", "toy2d")
-    merged = merge(default, s.methods["ddpm"])
-    assert merged["train"] == {**default["train"], "steps": 7}  # the file wins, defaults stay
-    assert merged["model"] == default["model"]
+    spec, toy = get_method("ddpm"), get_target("eight_gaussians")
+    default = method_settings(spec, toy)
+    merged = method_settings(spec, toy, s.methods["ddpm"])
+    assert merged.train == replace(default.train, steps=7)  # the file wins, defaults stay
+    assert merged.model == default.model
     path.write_text("sed = 3\n")
     with pytest.raises(ConfigError, match="unknown key"):
         load_settings(path)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from genmodels.budget import Budget
 from genmodels.compare import ModelRunner, RunContext, get_runner
 from genmodels.errors import ConfigError, NotApplicableError, UnknownNameError
 from genmodels.targets import get_target
 
 
-def _settings(steps: int, **model: object) -> dict:
-    return {"train": {"steps": steps, "batch_size": 64}, "model": dict(model), "sample": {}}
+def _settings(steps: int, name: str = "vae", **model: object):
+    values = {"train": {"steps": steps, "batch_size": 64}, "model": dict(model), "sample": {}}
+    return get_runner(name).parse_settings(get_target("eight_gaussians"), values)
 
 
 @pytest.mark.slow
@@ -25,7 +27,7 @@ def test_model_runner_trains_samples_and_stops_at_budget():
     # a budget far below what 100k steps need: a shorter run is planned (its learning rate
     # schedule decays fully), it stays near the budget, and sampling still happens
     out = runner.run(
-        target, _settings(100_000), RunContext(seed=0, n_samples=50, budget_seconds=4.0)
+        target, _settings(100_000), RunContext(seed=0, n_samples=50, budget=Budget(4.0))
     )
     assert out.notes["requested_steps"] == 100_000
     assert 1 <= out.notes["planned_steps"] < 100_000
@@ -36,10 +38,10 @@ def test_model_runner_trains_samples_and_stops_at_budget():
 def test_runner_settings_and_applicability():
     target = get_target("eight_gaussians")
     with pytest.raises(ConfigError, match="no_such_field"):
-        get_runner("vae").run(target, _settings(1, no_such_field=3), RunContext(n_samples=10))
+        _settings(1, no_such_field=3)
     with pytest.raises(ConfigError, match="unknown setting"):
-        get_runner("vae").run(
-            target, {"train": {}, "model": {}, "sample": {}, "chains": 2}, RunContext(n_samples=10)
+        get_runner("vae").parse_settings(
+            target, {"train": {}, "model": {}, "sample": {}, "chains": 2}
         )
     with pytest.raises(UnknownNameError, match="did you mean 'vae'"):
         get_runner("vea")
@@ -61,26 +63,13 @@ def test_chain_runner_runs_the_kernel_and_needs_a_density():
 
     runner = get_runner("mala")
     assert isinstance(runner, ChainRunner) and runner.camp == "chain"
-    settings = {"chains": 3, "draws": 40, "warmup": 40, "kernel_options": {}}
-    out = runner.run(get_target("eight_gaussians"), settings, RunContext(seed=1))
+    target = get_target("eight_gaussians")
+    settings = runner.parse_settings(target, {"chains": 3, "draws": 40, "warmup": 40})
+    out = runner.run(target, settings, RunContext(seed=1))
     assert out.samples.chains == 3 and tuple(out.samples.x.shape) == (3, 40, 2)
     assert out.samples.nfe >= 3 * 80  # one gradient per MALA step and chain
     with pytest.raises(NotApplicableError, match="samples only"):
         runner.check(get_target("digits"))
-
-
-def test_trajectory_callbacks_are_found_through_forwarding_overrides():
-    import genmodels.diffusion  # noqa: F401  (registers the diffusion models)
-    from genmodels.catalogue import get_method
-    from genmodels.compare.runners import _accepts_callback
-
-    def model(name):
-        cls = get_method(name).build
-        return cls(cls.Config(), (2,))
-
-    assert _accepts_callback(model("ncsn"))  # NCSN.sample(**kwargs) forwards to the base
-    assert _accepts_callback(model("ddpm"))
-    assert not _accepts_callback(model("gan"))
 
 
 @pytest.mark.parametrize("method", ["vae", "flow"])
@@ -88,6 +77,10 @@ def test_models_on_discrete_images_dequantise_as_in_train(method):
     """compare builds a model as `genmodels train` does: on digits (17 levels) the VAE and
     the flow get num_levels and dequantise; on continuous toys they do not."""
     runner = get_runner(method)
-    assert runner.build(get_target("digits"), {}).config.num_levels == 17
-    assert runner.build(get_target("eight_gaussians"), {}).config.num_levels == 0
-    assert runner.build(get_target("digits"), {"num_levels": 5}).config.num_levels == 5
+
+    def levels(target: str, model: dict) -> int:
+        return runner.parse_settings(get_target(target), {"model": model}).model.num_levels
+
+    assert levels("digits", {}) == 17
+    assert levels("eight_gaussians", {}) == 0
+    assert levels("digits", {"num_levels": 5}) == 5

@@ -53,3 +53,18 @@ def test_run_demo_writes_result_with_seed_and_time(tmp_path) -> None:
     assert 4 < result["twonn_dim"] < 15 and 4 < result["mle_dim"] < 15
     for control in result["controls"].values():
         assert control["twonn_dim"] == pytest.approx(control["true_dim"], rel=0.2)
+
+
+def test_json_output_is_strict_json(capsys):
+    """``--json`` output parses with a strict parser: NaN/inf become null, tensors lists."""
+    import torch
+
+    from genmodels.cli.app import echo_json
+
+    echo_json({"mmd": float("nan"), "x": torch.tensor([1.0, float("inf")]), "k": (1, 2)})
+    out = capsys.readouterr().out
+
+    def reject(token: str) -> None:
+        raise ValueError(token)
+
+    assert json.loads(out, parse_constant=reject) == {"mmd": None, "x": [1.0, None], "k": [1, 2]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from genmodels.compare.run import ComparisonResult, MethodResult
 from genmodels.report.html import render_report
 
@@ -57,3 +59,16 @@ def test_rows_escaping_and_relative_images():
     # no scripts or remote resources: the page opens from disk
     assert "<script" not in html and "http://" not in html and "https://" not in html
     assert "1.33" in html and "4000" in html
+
+
+def test_compare_results_have_the_shape_the_report_reads():
+    """The report imports no runner; this checks compare's results still fit its protocols."""
+    from genmodels.compare.base import MethodOutput
+    from genmodels.report.schema import ComparisonReport, MethodRow, RecordedTrajectory
+    from genmodels.samples import Samples
+
+    result = _result()
+    assert isinstance(result, ComparisonReport)
+    assert all(isinstance(row, MethodRow) for row in result.methods)
+    output = MethodOutput(samples=Samples(torch.zeros(3, 2)))
+    assert isinstance(output, RecordedTrajectory)

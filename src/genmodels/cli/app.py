@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from genmodels.io import to_jsonable
+
 __all__ = ["app", "echo_json"]
 
 app = typer.Typer(
@@ -21,8 +23,9 @@ app = typer.Typer(
 
 
 def echo_json(obj: Any) -> None:
-    """Print machine-readable output on stdout (the `--json` contract)."""
-    json.dump(obj, sys.stdout, indent=2, allow_nan=True)
+    """Print machine-readable output on stdout (the `--json` contract): strict JSON, the
+    same sanitising as the files genmodels writes (`genmodels.io.to_jsonable`: NaN → null)."""
+    json.dump(to_jsonable(obj), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
 
 

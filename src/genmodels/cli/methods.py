@@ -19,4 +19,4 @@ def methods_command(
         return
     width = max((len(r["name"]) for r in rows), default=4)
     for r in rows:
-        typer.echo(f"{r['name']:<{width}}  {r['camp']}")
+        typer.echo(f"{r['name']:<{width}}  {r['camp']:<9}  {r['description']}")

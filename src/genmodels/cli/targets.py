@@ -5,23 +5,7 @@ from __future__ import annotations
 import typer
 
 from genmodels.cli.app import app, echo_json
-from genmodels.targets import TARGETS, get_target
-
-
-def target_rows() -> list[dict[str, object]]:
-    rows = []
-    for name in TARGETS:
-        t = get_target(name)
-        rows.append(
-            {
-                "name": name,
-                "kind": t.kind,
-                "dim": t.dim,
-                "has_log_prob": t.has_log_prob,
-                "has_samples": t.has_samples,
-            }
-        )
-    return rows
+from genmodels.targets import describe_targets
 
 
 @app.command("targets")
@@ -29,7 +13,7 @@ def targets_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """List targets: 2-D toys, posteriors and image data sets."""
-    rows = target_rows()
+    rows = describe_targets()
     if as_json:
         echo_json(rows)
         return

@@ -9,22 +9,24 @@ Example:
 from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
 from genmodels.compare.costs import chain_diagnostics, cost_summary
 from genmodels.compare.run import ComparisonResult, MethodResult, method_seed, run_comparison
-from genmodels.compare.runners import RUNNERS, ChainRunner, ModelRunner, get_runner, known_methods
+from genmodels.compare.runners import ChainRunner, HybridRunner, ModelRunner, get_runner
 from genmodels.compare.settings import (
     DEFAULT_BUDGET_SECONDS,
     DEFAULT_METHODS,
     CompareSettings,
-    default_method_settings,
+    LearnedSettings,
     load_settings,
+    method_settings,
 )
 
 __all__ = [
     "DEFAULT_BUDGET_SECONDS",
     "DEFAULT_METHODS",
-    "RUNNERS",
     "ChainRunner",
     "CompareSettings",
     "ComparisonResult",
+    "HybridRunner",
+    "LearnedSettings",
     "MethodOutput",
     "MethodResult",
     "MethodRunner",
@@ -32,10 +34,9 @@ __all__ = [
     "RunContext",
     "chain_diagnostics",
     "cost_summary",
-    "default_method_settings",
     "get_runner",
-    "known_methods",
     "load_settings",
     "method_seed",
+    "method_settings",
     "run_comparison",
 ]

@@ -6,11 +6,14 @@ warm up and run chains — and returns what it drew with what it cost. The compa
 
 Example (a runner that draws exact samples; the real ones are in `genmodels.compare.runners`):
     >>> import time, torch
-    >>> from genmodels.samples import Samples
+    >>> from genmodels.budget import Budget
+from genmodels.samples import Samples
     >>> class Exact:
     ...     name, camp = "exact", "map"
     ...     def check(self, target):  # raise NotApplicableError when it cannot run
     ...         pass
+    ...     def parse_settings(self, target, values):  # typed settings from the user's values
+    ...         return values
     ...     def run(self, target, settings, ctx):
     ...         t0 = time.perf_counter()
     ...         x = target.sample(ctx.n_samples, generator=torch.Generator().manual_seed(ctx.seed))
@@ -27,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
+from genmodels.budget import Budget
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
 
@@ -40,7 +44,7 @@ class RunContext:
     Attributes:
         seed: seeds everything the method does (weights, data order, sampling noise).
         n_samples: independent samples to draw (chains: a hint; their layout is in settings).
-        budget_seconds: wall-clock allowance for the whole method (None: no limit). Training
+        budget: the method's wall-clock allowance (`Budget`; unlimited by default). Training
             stops early when it is used up; sampling always finishes.
         out_dir: a directory the runner may write into (checkpoints, logs).
         progress: show progress bars.
@@ -49,7 +53,7 @@ class RunContext:
 
     seed: int = 0
     n_samples: int = 2000
-    budget_seconds: float | None = None
+    budget: Budget = field(default_factory=Budget)
     out_dir: Path | None = None
     progress: bool = False
     frame_points: int = 1000
@@ -68,7 +72,8 @@ class MethodOutput:
         trajectory: states of the sampling process, each ``[m, *event]`` (the reverse
             diffusion, annealed Langevin), for an animation; None when there is none.
         trajectory_label: what the trajectory shows, e.g. ``"reverse diffusion"``.
-        settings: the settings actually used (recorded in ``results.json``).
+        settings: the settings actually used (recorded in ``results.json``; a dataclass or
+            a dict).
         notes: anything else worth a line in the report (e.g. ``stopped_by_budget``).
     """
 
@@ -77,7 +82,7 @@ class MethodOutput:
     train_steps: int = 0
     trajectory: list[Tensor] | None = None
     trajectory_label: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Any = None
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,5 +101,9 @@ class MethodRunner(Protocol):
     def check(self, target: Target) -> None:
         """Raise `NotApplicableError` (with the reason) when the method cannot run on ``target``."""
 
-    def run(self, target: Target, settings: dict[str, Any], ctx: RunContext) -> MethodOutput:
-        """Train/warm up, then sample; ``settings`` are the method's (merged) settings."""
+    def parse_settings(self, target: Target, values: dict[str, Any]) -> Any:
+        """The method's typed settings on ``target`` from the user's ``values`` (over the
+        defaults); raise `ConfigError` for an unknown key or a wrong type."""
+
+    def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput:
+        """Train/warm up, then sample, with the settings `parse_settings` returned."""

@@ -9,31 +9,25 @@ what it finished.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import sys
 import time
 import traceback
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from genmodels.budget import Budget
 from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
 from genmodels.compare.costs import chain_diagnostics, cost_summary
 from genmodels.compare.runners import get_runner
-from genmodels.compare.settings import (
-    CAMP_WEIGHTS,
-    CompareSettings,
-    default_method_settings,
-    merge,
-)
+from genmodels.compare.settings import CAMP_WEIGHTS, CompareSettings
 from genmodels.errors import InvalidInputError, NotApplicableError
+from genmodels.io import atomic_write_text, to_jsonable, write_json
 from genmodels.samples import Samples
 from genmodels.targets.base import Target, get_target
 
@@ -101,28 +95,7 @@ class ComparisonResult:
     total_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return _json_safe(asdict(self))
-
-
-def _json_safe(obj: Any) -> Any:
-    """NaN/inf become None and tensors plain numbers, so the file is strict JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, Tensor):
-        return _json_safe(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    return str(obj)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
+        return to_jsonable(asdict(self))
 
 
 def method_seed(seed: int, method: str) -> int:
@@ -164,7 +137,7 @@ def run_comparison(
 
     Args:
         target: a `Target` or a name for `get_target`.
-        methods: method names (chains, maps, diffusion, hybrids), run in this order.
+        methods: method names (any camp of `genmodels.catalogue`), run in this order.
         out_dir: where ``results.json``, ``index.html`` and the figures go.
         settings: seed, sample size, budget and per-method overrides (default settings if None).
         progress: progress lines on stderr and progress bars.
@@ -183,24 +156,17 @@ def run_comparison(
     Example:
         >>> run_comparison("eight_gaussians", ["nuts", "ddpm"], "runs/cmp")  # doctest: +SKIP
     """
-    t_start = time.perf_counter()
     settings = settings or CompareSettings()
-    methods = [m.strip() for m in methods if m.strip()]
-    if not methods:
-        raise InvalidInputError("no methods given")
-    duplicates = sorted({m for m in methods if methods.count(m) > 1})
-    if duplicates:
-        raise InvalidInputError(f"method(s) named twice: {', '.join(duplicates)}")
+    budget = Budget(settings.budget_seconds)
+    methods = _checked_methods(methods)
     target = get_target(target) if isinstance(target, str) else target
     resolved = {m: (runners or {}).get(m) or get_runner(m) for m in methods}
     unknown_overrides = set(settings.methods) - set(methods)
     if unknown_overrides:
         ignored = ", ".join(sorted(unknown_overrides))
         echo(f"note: settings for methods that do not run are ignored: {ignored}")
-    evaluate = evaluate or _default_evaluator()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-
+    job = _Job(target, settings, Path(out_dir), evaluate or _default_evaluator())
+    job.out.mkdir(parents=True, exist_ok=True)
     result = ComparisonResult(
         target=target.name,
         target_kind=target.kind,
@@ -209,45 +175,64 @@ def run_comparison(
         n_samples=settings.n_samples,
         budget_seconds=settings.budget_seconds,
     )
-    exact: Tensor | None = None
-    if target.has_samples:
-        exact = target.sample(settings.n_samples, generator=torch.Generator().manual_seed(12345))
-        exact = exact.detach().float().cpu()
-
-    weights = {m: CAMP_WEIGHTS.get(resolved[m].camp, 1.0) for m in methods}
+    weights = [CAMP_WEIGHTS.get(resolved[m].camp, 1.0) for m in methods]
     for i, method in enumerate(methods):
         runner = resolved[method]
-        budget = None
-        if settings.budget_seconds is not None:
-            remaining = settings.budget_seconds - (time.perf_counter() - t_start)
-            share = weights[method] / sum(weights[m] for m in methods[i:])
-            budget = max(remaining, 0.0) * share
+        # this method's share of what is left; unused time of earlier methods flows on
+        share = budget.share(budget.remaining() * weights[i] / sum(weights[i:]))
         where = f"[{i + 1}/{len(methods)}] {method} ({runner.camp})"
         if progress:
-            budget_text = f", budget {budget:.0f} s" if budget is not None else ""
-            echo(f"{where}: running{budget_text}")
-        row = _run_one(
-            runner, target, settings, budget, out, exact, evaluate, progress and sys.stderr.isatty()
-        )
+            echo(f"{where}: running" + (f", budget {share.seconds:.0f} s" if share.limited else ""))
+        row = _run_one(runner, job, share, progress and sys.stderr.isatty())
         # metrics that cannot be computed here are named once for the run, not in every row
         result.unavailable_metrics.update(row.metrics.pop("unavailable", None) or {})
         result.methods.append(row)
         if progress:
             echo(f"{where}: {_summary_line(row)}")
-        result.total_seconds = time.perf_counter() - t_start
-        _write_json(out / "results.json", result.to_json())
-
+        result.total_seconds = budget.elapsed()
+        write_json(job.out / "results.json", result.to_json())
     if report:
-        from genmodels.report.html import write_report
-
-        try:
-            write_report(result, out, exact=exact, target=target)
-        except Exception as e:  # the numbers are written; a broken figure must not lose them
-            (out / "report_error.txt").write_text(traceback.format_exc())
-            echo(f"warning: report incomplete: {_first_line(e)}")
-    result.total_seconds = time.perf_counter() - t_start
-    _write_json(out / "results.json", result.to_json())
+        _write_report(result, job, echo)
+    result.total_seconds = budget.elapsed()
+    write_json(job.out / "results.json", result.to_json())
     return result
+
+
+@dataclass
+class _Job:
+    """What every method of one comparison shares."""
+
+    target: Target
+    settings: CompareSettings
+    out: Path
+    evaluate: Evaluator
+    exact: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.target.has_samples:  # the exact reference sample, the same for every method
+            g = torch.Generator().manual_seed(12345)
+            exact = self.target.sample(self.settings.n_samples, generator=g)
+            self.exact = exact.detach().float().cpu()
+
+
+def _checked_methods(methods: Sequence[str]) -> list[str]:
+    methods = [m.strip() for m in methods if m.strip()]
+    if not methods:
+        raise InvalidInputError("no methods given")
+    duplicates = sorted({m for m in methods if methods.count(m) > 1})
+    if duplicates:
+        raise InvalidInputError(f"method(s) named twice: {', '.join(duplicates)}")
+    return methods
+
+
+def _write_report(result: ComparisonResult, job: _Job, echo: Callable[[str], None]) -> None:
+    from genmodels.report.html import write_report
+
+    try:
+        write_report(result, job.out, exact=job.exact, target=job.target)
+    except Exception as e:  # the numbers are written; a broken figure must not lose them
+        atomic_write_text(job.out / "report_error.txt", traceback.format_exc())
+        echo(f"warning: report incomplete: {_first_line(e)}")
 
 
 def _summary_line(row: MethodResult) -> str:
@@ -284,57 +269,56 @@ def evaluation_points(samples: Samples, n: int) -> Tensor:
     return thinned.transpose(0, 1).reshape(-1, *samples.event_shape)[:n]
 
 
-def _run_one(
-    runner: MethodRunner,
-    target: Target,
-    settings: CompareSettings,
-    budget: float | None,
-    out: Path,
-    exact: Tensor | None,
-    evaluate: Evaluator,
-    bars: bool,
-) -> MethodResult:
+def _run_one(runner: MethodRunner, job: _Job, budget: Budget, bars: bool) -> MethodResult:
+    """Run one method and score it; its failure is recorded in its row, never raised."""
     method = runner.name
     row = MethodResult(method=method, camp=runner.camp)
-    method_dir = out / method
+    method_dir = job.out / method
     t0 = time.perf_counter()
     try:
-        runner.check(target)
-        method_settings = merge(
-            default_method_settings(method, runner.camp, target.kind),
-            settings.methods.get(method, {}),
-        )
-        row.settings = method_settings
+        runner.check(job.target)
+        method_settings = runner.parse_settings(job.target, job.settings.methods.get(method, {}))
+        row.settings = _settings_json(method_settings)
         ctx = RunContext(
-            seed=method_seed(settings.seed, method),
-            n_samples=settings.n_samples,
-            budget_seconds=budget,
+            seed=method_seed(job.settings.seed, method),
+            n_samples=job.settings.n_samples,
+            budget=budget,
             out_dir=method_dir,
             progress=bars,
-            frame_points=1000 if target.kind != "image" else 36,
+            frame_points=1000 if job.target.kind != "image" else 36,
         )
-        output: MethodOutput = runner.run(target, method_settings, ctx)
+        output: MethodOutput = runner.run(job.target, method_settings, ctx)
     except NotApplicableError as e:
         row.status, row.reason = "not_applicable", str(e)
-        row.wall_seconds = time.perf_counter() - t0
-        return row
     except Exception as e:  # one method failing must not lose the others' results
         row.status, row.reason = "failed", _first_line(e)
-        method_dir.mkdir(parents=True, exist_ok=True)
-        (method_dir / "error.txt").write_text(traceback.format_exc())
+        atomic_write_text(method_dir / "error.txt", traceback.format_exc())
         row.figures["error"] = f"{method}/error.txt"
-        row.wall_seconds = time.perf_counter() - t0
-        return row
+    else:
+        _score(row, output, job)
+    row.wall_seconds = time.perf_counter() - t0
+    return row
 
+
+def _settings_json(settings: Any) -> dict[str, Any]:
+    """The settings as ``results.json`` records them."""
+    if is_dataclass(settings) and not isinstance(settings, type):
+        return to_jsonable(asdict(settings))
+    return to_jsonable(dict(settings or {}))
+
+
+def _score(row: MethodResult, output: MethodOutput, job: _Job) -> None:
+    """Save the samples, then fill the row's chain diagnostics, cost, metrics and figures."""
+    method_dir = job.out / row.method
     samples = output.samples
     samples.x = samples.x.detach().float().cpu()
-    row.settings = output.settings or row.settings
+    if output.settings is not None:
+        row.settings = _settings_json(output.settings)
     row.notes.update(output.notes)
     if output.train_steps:
         row.notes["train_steps"] = output.train_steps
-    method_dir.mkdir(parents=True, exist_ok=True)
     samples.save(method_dir / "samples.npz")
-    row.figures["samples_npz"] = f"{method}/samples.npz"
+    row.figures["samples_npz"] = f"{row.method}/samples.npz"
     if samples.chains is not None:
         try:
             row.chain = chain_diagnostics(samples)
@@ -342,10 +326,10 @@ def _run_one(
             row.notes["chain_diagnostics_error"] = _first_line(e)
     row.cost = cost_summary(samples, output.train_seconds, row.chain.get("min_ess_bulk"))
     try:
-        flat = evaluation_points(samples, settings.n_samples)
+        flat = evaluation_points(samples, job.settings.n_samples)
         if not bool(torch.isfinite(flat).all()):
             raise InvalidInputError("samples contain NaN or inf")
-        row.metrics = dict(evaluate(flat, target))
+        row.metrics = dict(job.evaluate(flat, job.target))
         if "mmd" in row.metrics and row.metrics.get("mmd_floor"):
             row.metrics["mmd_ratio"] = row.metrics["mmd"] / row.metrics["mmd_floor"]
         if "fd" in row.metrics and row.metrics.get("fd_floor"):
@@ -355,8 +339,6 @@ def _run_one(
     try:
         from genmodels.report.plots import method_figures
 
-        row.figures.update(method_figures(row, samples, output, exact, target, out))
+        row.figures.update(method_figures(row, samples, output, job.exact, job.target, job.out))
     except Exception as e:  # a figure that cannot be drawn is noted, the numbers stay
         row.notes["figure_error"] = _first_line(e)
-    row.wall_seconds = time.perf_counter() - t0
-    return row

@@ -1,4 +1,4 @@
-"""Settings of a comparison: per-method defaults sized for the default budget, TOML overrides.
+"""Settings of a comparison: run-wide `CompareSettings`, and each method's typed settings.
 
 A settings file (``--config FILE.toml``) may set the run-wide keys and any method's keys::
 
@@ -6,7 +6,7 @@ A settings file (``--config FILE.toml``) may set the run-wide keys and any metho
     n_samples = 2000
     budget_seconds = 300
 
-    [methods.nuts]
+    [methods.nuts]            # genmodels.mcmc.ChainSettings fields
     draws = 2000
 
     [methods.ddpm.train]      # TrainConfig fields
@@ -16,35 +16,38 @@ A settings file (``--config FILE.toml``) may set the run-wide keys and any metho
     [methods.ddpm.sample]     # options of model.sample(...)
     steps = 200
 
-Chains take ``chains``, ``draws``, ``warmup`` and ``kernel_options``; learned models take the
-``train``, ``model`` and ``sample`` tables; the hybrids (``flow_mh``, ``neutra_hmc``) take
-``chains``, ``draws``, ``warmup`` and a ``fit`` table (`genmodels.hybrids.FlowFitConfig`).
-Unknown top-level keys are errors.
+Every method's settings are its catalogue entry's dataclass: chains take `ChainSettings`
+(``chains``, ``draws``, ``warmup``, ``kernel_options``), learned models `LearnedSettings`
+(``model``, ``train``, ``sample`` tables), hybrids their own (``genmodels.hybrids``
+``FlowMHSettings`` / ``NeutraSettings``, with a ``fit`` table). `method_settings` builds
+them from the defaults below, the target kind's defaults and the user's values, all through
+one override path (`genmodels.training.config.config_from_dict`: types coerced, unknown keys
+answered with a did-you-mean). Unknown top-level keys are errors.
 """
 
 from __future__ import annotations
 
 import copy
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genmodels.catalogue import MethodSpec
 from genmodels.errors import ConfigError, InvalidInputError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from genmodels.io import load_toml
+from genmodels.targets.base import Target
+from genmodels.training.config import TrainConfig, config_from_dict
+from genmodels.training.setup import model_config
 
 __all__ = [
     "CAMP_WEIGHTS",
     "DEFAULT_BUDGET_SECONDS",
     "DEFAULT_METHODS",
     "CompareSettings",
-    "default_method_settings",
+    "LearnedSettings",
     "load_settings",
     "merge",
+    "method_settings",
 ]
 
 # The default `make demo` run: every camp on eight_gaussians in at most 10 minutes on 2 cores.
@@ -55,27 +58,11 @@ DEFAULT_BUDGET_SECONDS = 540.0
 # 2-D density needs little. Unused time of earlier methods goes to later ones.
 CAMP_WEIGHTS = {"chain": 0.5, "map": 1.0, "diffusion": 1.6, "hybrid": 1.0}
 
-_CHAIN_DEFAULTS: dict[str, Any] = {"chains": 4, "draws": 1000, "warmup": 500, "kernel_options": {}}
-_MODEL_DEFAULTS: dict[str, Any] = {"train": {}, "model": {}, "sample": {}}
-# The chain+map hybrids: a flow fit (`FlowFitConfig` fields under ``fit``), then chains.
-_HYBRID_DEFAULTS: dict[str, dict[str, Any]] = {
-    "flow_mh": {"chains": 4, "draws": 1000, "warmup": 100, "fit": {}},
-    "neutra_hmc": {
-        "chains": 4,
-        "draws": 1000,
-        "warmup": 500,
-        # HMC (10 jittered leapfrog steps) in the latent space: there the density is near
-        # N(0, I), where one trajectory length fits everywhere; batched NUTS would wait for
-        # the deepest tree of all chains at every draw, each gradient passing the flow
-        "sampler": "hmc",
-        "kernel_options": {},
-        "fit": {},
-    },
-}
-
-# Per-(method, target kind) settings, merged over the camp defaults above. Sized so that the
-# default demo fits DEFAULT_BUDGET_SECONDS on 2 CPU cores (see README, "The demo").
-_METHOD_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+# Per-(method, target kind) values over the methods' own defaults, sized so that the default
+# demo fits DEFAULT_BUDGET_SECONDS on 2 CPU cores (measured in benchmarks/README.md). The
+# budget caps a learned model's steps (keeping its learning-rate schedule whole) on a machine
+# too slow for them.
+_TARGET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("nuts", "toy2d"): {"chains": 8, "draws": 500, "warmup": 300},
     ("hmc", "toy2d"): {"chains": 8, "draws": 1000, "warmup": 300},
     ("mala", "toy2d"): {"chains": 8, "draws": 1500, "warmup": 500},
@@ -84,10 +71,7 @@ _METHOD_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("gan", "toy2d"): {"train": {"steps": 3000}},
     ("vae", "toy2d"): {"train": {"steps": 3000}},
     ("flow", "toy2d"): {"train": {"steps": 2000}},
-    # A 2-D score needs no 256-wide net: width 128 trains and samples ~3x faster. It does
-    # need many steps: ddpm at 4,000 steps stayed ~6x above mmd_floor, at 12,000 (lr 2e-3)
-    # it reached 1.0x. The budget caps the steps (keeping the LR schedule whole) when a
-    # slower machine cannot fit them.
+    # a 2-D score needs no 256-wide network, but many steps at a higher learning rate
     ("ncsn", "toy2d"): {
         "train": {"steps": 8000, "lr": 2e-3},
         "model": {"width": 128},
@@ -98,14 +82,12 @@ _METHOD_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
         "train": {"steps": 12000, "lr": 2e-3},
         "model": {"width": 128},
     },
-    # flow_mh on eight_gaussians: 1,000 ML steps fit all 8 modes (~8 s on one core); the
-    # proposal is cheap, so 8 chains of 2,000 draws cost well under a second and reach
-    # R-hat <= 1.01 (a reverse-KL fit drops modes: see genmodels.compare.hybrid_runners).
+    # an independence proposal needs every mode: a maximum-likelihood fit on samples
+    # (see genmodels.hybrids.run); the proposal is cheap, so many draws cost little
     ("flow_mh", "toy2d"): {"chains": 8, "draws": 2000, "fit": {"steps": 1000}},
     ("neutra_hmc", "toy2d"): {"chains": 8, "draws": 500, "warmup": 300, "fit": {"steps": 1000}},
-    # funnel (10-D): a longer fit; half nuts' draws, since every gradient also passes the
-    # flow (~10x a funnel gradient) and near-independent draws need fewer (4 x 300 gave
-    # min bulk ESS ~970 against nuts' ~15, with 2 divergences against 17)
+    # posteriors: a longer fit; fewer NeuTra draws, since every gradient also passes the flow
+    # and its draws are nearly independent
     ("neutra_hmc", "posterior"): {"draws": 500, "warmup": 300, "fit": {"steps": 1500}},
     ("flow_mh", "posterior"): {"fit": {"steps": 1500}},
     ("gan", "image"): {"train": {"steps": 2000, "batch_size": 128}},
@@ -117,6 +99,22 @@ _METHOD_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 _RUN_KEYS = {"seed", "n_samples", "budget_seconds", "methods"}
+_LEARNED_KEYS = ("model", "train", "sample")
+
+
+@dataclass
+class LearnedSettings:
+    """A learned model's settings in a comparison.
+
+    Attributes:
+        model: the model's ``Config`` (its catalogue entry's settings).
+        train: how it is trained (`TrainConfig`; the run's seed and progress replace those).
+        sample: keyword options of ``model.sample`` (e.g. ``{"sampler": "ddim", "steps": 50}``).
+    """
+
+    model: Any
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: dict[str, Any] = field(default_factory=dict)
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -135,15 +133,37 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def default_method_settings(method: str, camp: str, target_kind: str) -> dict[str, Any]:
-    """The default settings of ``method`` (of ``camp``) on a target of ``target_kind``."""
-    if camp == "chain":
-        base = _CHAIN_DEFAULTS
-    elif camp == "hybrid":
-        base = _HYBRID_DEFAULTS.get(method, {})
-    else:
-        base = _MODEL_DEFAULTS
-    return merge(base, _METHOD_DEFAULTS.get((method, target_kind), {}))
+def method_settings(
+    spec: MethodSpec, target: Target, overrides: dict[str, Any] | None = None
+) -> Any:
+    """The typed settings of method ``spec`` on ``target``: defaults, then ``overrides``.
+
+    Raises:
+        ConfigError: an unknown key (with a suggestion) or a value of the wrong type.
+
+    Example:
+        >>> from genmodels.catalogue import get_method
+        >>> from genmodels.targets import get_target
+        >>> method_settings(get_method("nuts"), get_target("banana"), {"draws": 50}).draws
+        50
+    """
+    values = merge(_TARGET_DEFAULTS.get((spec.name, target.kind), {}), overrides or {})
+    if spec.camp not in ("map", "diffusion"):
+        return config_from_dict(spec.settings, values, where=spec.name)
+    unknown = set(values) - set(_LEARNED_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{spec.name}: unknown setting(s) {', '.join(sorted(unknown))} "
+            f"(a learned model takes the tables {', '.join(_LEARNED_KEYS)})"
+        )
+    for key in _LEARNED_KEYS:
+        if not isinstance(values.get(key, {}), dict):
+            raise ConfigError(f"{spec.name}.{key} must be a table")
+    return LearnedSettings(
+        model=model_config(spec.name, values.get("model"), num_levels=target.num_levels),
+        train=config_from_dict(TrainConfig, values.get("train", {}), where=f"{spec.name}.train"),
+        sample=dict(values.get("sample", {})),
+    )
 
 
 @dataclass
@@ -154,7 +174,8 @@ class CompareSettings:
         seed: base seed; each method's seed is derived from it and the method's name.
         n_samples: independent samples drawn per learned model (and exact reference size).
         budget_seconds: total wall-clock allowance, shared by the methods (None: unlimited).
-        methods: per-method overrides, merged over the defaults.
+        methods: per-method values (``{name: {key: value}}``), over the defaults; they are
+            checked against each method's settings dataclass when it runs.
     """
 
     seed: int = 0
@@ -165,7 +186,7 @@ class CompareSettings:
     def __post_init__(self) -> None:
         if self.n_samples < 10:
             raise InvalidInputError(f"n_samples must be >= 10, got {self.n_samples}")
-        if self.budget_seconds is not None and self.budget_seconds <= 0:
+        if self.budget_seconds is not None and not self.budget_seconds > 0:
             raise InvalidInputError(f"budget_seconds must be > 0, got {self.budget_seconds}")
 
 
@@ -173,18 +194,11 @@ def load_settings(path: str | Path | None, **overrides: Any) -> CompareSettings:
     """Read a TOML settings file (optional) and apply command-line ``overrides`` (not None).
 
     Raises:
-        InvalidInputError: the file is missing.
-        ConfigError: the file is not TOML, or has unknown keys / wrong types.
+        ConfigError: the file is missing or not TOML, or has unknown keys / wrong types.
     """
     values: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidInputError(f"no such config file: {path}")
-        try:
-            values = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path} is not valid TOML: {e}") from None
+        values = load_toml(path)
         unknown = set(values) - _RUN_KEYS
         if unknown:
             raise ConfigError(
@@ -195,12 +209,7 @@ def load_settings(path: str | Path | None, **overrides: Any) -> CompareSettings:
         if not isinstance(methods, dict) or not all(isinstance(v, dict) for v in methods.values()):
             raise ConfigError(f"{path}: [methods.NAME] must be tables")
     values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        settings = CompareSettings(**values)
-        settings.seed = int(settings.seed)
-        settings.n_samples = int(settings.n_samples)
-        if settings.budget_seconds is not None:
-            settings.budget_seconds = float(settings.budget_seconds)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"bad comparison setting: {e}") from None
+    methods = values.pop("methods", {})
+    settings = config_from_dict(CompareSettings, values, where="comparison settings")
+    settings.methods = methods
     return settings

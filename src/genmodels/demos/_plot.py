@@ -2,16 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
+from genmodels.report.figure import pyplot
 
 __all__ = ["pyplot"]
-
-
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt

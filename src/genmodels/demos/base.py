@@ -1,4 +1,4 @@
-"""The demo registry and the small helpers every demo shares (atomic JSON, figures).
+"""The demo registry and the small helpers every demo shares (result JSON, figures).
 
 A demo is a function ``run(out_dir, *, seed, quick=False) -> dict`` that reproduces one
 claim, writes ``out_dir/result.json`` (the returned dict) and at least one PNG or GIF.
@@ -8,9 +8,6 @@ where that is cheap.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +16,9 @@ from typing import Any
 
 import torch
 
+from genmodels.io import to_jsonable, write_json
 from genmodels.registry import Registry
+from genmodels.report.figure import save_figure as write_figure
 
 __all__ = ["DEMOS", "Demo", "register_demo", "run_demo", "save_figure", "write_result"]
 
@@ -56,42 +55,16 @@ def register_demo(name: str, claim: str) -> Callable[[DemoFn], DemoFn]:
     return decorator
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.detach().cpu().tolist())
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def write_result(out_dir: str | Path, result: dict[str, Any]) -> dict[str, Any]:
     """Write ``out_dir/result.json`` atomically (tensors → lists) and return the JSON dict."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clean = _jsonable(result)
-    tmp = out_dir / f".result.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(clean, indent=2) + "\n")
-    tmp.replace(out_dir / "result.json")
+    clean = to_jsonable(result)
+    write_json(Path(out_dir) / "result.json", clean)
     return clean
 
 
 def save_figure(fig: Any, path: str | Path) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    """Save a demo's matplotlib figure (110 dpi, cropped) atomically and close it."""
+    return write_figure(fig, path, dpi=110, tight=True)
 
 
 def run_demo(name: str, out_dir: str | Path, *, seed: int = 0, quick: bool = False) -> dict:

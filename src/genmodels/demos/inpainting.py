@@ -30,9 +30,8 @@ __all__: list[str] = []
 
 SNR = 0.16  # replacement's corrector step (Song et al. 2021, their value for images)
 # DPS step ζ' (ζ_t = ζ'/‖y − A(x̂₀)‖): each step moves x by 2ζ' along a unit-ish direction.
-# On 40 test digits (full mode, seed 0) ζ' = 0.1 / 0.3 / 1 / 3 gave missing-half MSE
-# 0.19 / 0.17 / 0.30 / 0.40 and given-half mean |error| 0.01 / 0.03 / 0.10 / 0.25: larger
-# steps overshoot and oscillate around y.
+# The value with the lowest missing-half error in a sweep (benchmarks/README.md); larger
+# steps overshoot and oscillate around y, smaller ones leave the missing half blurred.
 ZETA = 0.3
 
 

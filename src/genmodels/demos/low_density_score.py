@@ -45,8 +45,8 @@ __all__ = ["binned_relative_error", "density_mass"]
 
 # The single small level: the modes have σ = 1 and lie 14 apart, so p_σ₀ is p with a 3 % wider
 # spread. Much below that the DSM target −ε/σ has a signal-to-noise ratio of about σ and, at
-# this training budget, estimator noise swamps the error everywhere (at σ₀ = 0.05 the error
-# near the modes is already ~0.3), hiding the effect of the density.
+# this training budget, estimator noise swamps the error everywhere, even near the modes
+# (benchmarks/README.md), hiding the effect of the density.
 SIGMA_0 = 0.25
 SIGMA_MAX = 10.0  # ≈ the distance between the modes (Song & Ermon 2020, technique 1)
 LEVELS = 8

@@ -16,9 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from genmodels.catalogue import register_method
 from genmodels.errors import InvalidInputError
-from genmodels.hybrids.settings import FlowMHSettings
 from genmodels.models.flow import Flow
 from genmodels.samples import Samples
 
@@ -26,13 +24,6 @@ __all__ = ["flow_mh"]
 
 
 @torch.no_grad()
-@register_method(
-    "flow_mh",
-    camp="hybrid",
-    settings=FlowMHSettings,
-    order=0,
-    description="independence Metropolis-Hastings with a fitted flow as proposal",
-)
 def flow_mh(
     log_prob: Callable[[Tensor], Tensor],
     flow: Flow,

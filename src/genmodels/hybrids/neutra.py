@@ -20,22 +20,13 @@ import torch
 from torch import Tensor
 
 from genmodels.budget import Budget
-from genmodels.catalogue import register_method
 from genmodels.hybrids.flow_fit import flow_push
-from genmodels.hybrids.settings import NeutraSettings
 from genmodels.mcmc import ChainSamples, sample_chains
 from genmodels.models.flow import Flow
 
 __all__ = ["neutra_hmc"]
 
 
-@register_method(
-    "neutra_hmc",
-    camp="hybrid",
-    settings=NeutraSettings,
-    order=1,
-    description="HMC/NUTS in a fitted flow's latent space (NeuTra)",
-)
 def neutra_hmc(
     log_prob: Callable[[Tensor], Tensor],
     flow: Flow,

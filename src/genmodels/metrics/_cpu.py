@@ -17,8 +17,8 @@ def one_cpu_thread(device: torch.device | str = "cpu") -> Iterator[None]:
     The metrics' loops work on small, cache-sized tensors (kernel blocks, an 8×8 conv net),
     where extra threads gain little; but every op over a few thousand entries opens an
     OpenMP region, and on a machine with more busy processes than cores each region waits
-    for a time slice: a 1,000 × 1,000 MMD took 100× longer with two threads than with one
-    there, and the digits classifier 30× longer.
+    for a time slice, so a second thread can make them many times slower (figures in
+    benchmarks/README.md).
     """
     threads = torch.get_num_threads()
     if torch.device(device).type != "cpu" or threads == 1:

@@ -2,7 +2,7 @@
 
 All take ``x`` ``[n, *event]`` and ``y`` ``[m, *event]`` (flattened to ``[n, d]``). Pairwise
 statistics are computed in float32 blocks of about 2^17 entries and summed in float64, so
-memory stays small and 5,000 × 5,000 points in 2-D take about a second on one core.
+memory stays small however many points are compared (timings: benchmarks/README.md).
 
 Notation (code → paper):
     ``x, y``        → samples X ~ P, Y ~ Q
@@ -42,7 +42,7 @@ DEFAULT_BANDWIDTH_FACTORS: tuple[float, ...] = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0
 # Kernel blocks of about this many entries stay in cache; bigger blocks are slower, not faster.
 _BLOCK_ENTRIES = 2**17
 # Kernel entries are floored at exp(-43) ≈ 2e-19, whose square is still a normal float32:
-# denormals (from exp or from squaring) make every later op ~50× slower on x86, and an entry
+# denormals (from exp or from squaring) make every later op much slower on x86, and an entry
 # of 2e-19 instead of 0 changes no printed digit of a V-statistic.
 _MIN_EXPONENT = -43.0
 _MIN_KERNEL = math.exp(_MIN_EXPONENT)
@@ -316,7 +316,12 @@ def sliced_wasserstein(
     if p < 1:
         raise InvalidInputError(f"p must be at least 1, got {p}")
     d = x.shape[1]
-    theta = torch.randn(d, num_projections, generator=generator, dtype=torch.float64)
+    # Directions are drawn on the generator's device (so a CPU generator gives the same value
+    # on every machine) and moved to the samples; without a generator, on the samples' device.
+    draw_on = generator.device if generator is not None else x.device
+    theta = torch.randn(
+        d, num_projections, generator=generator, dtype=torch.float64, device=draw_on
+    )
     theta = (theta / theta.norm(dim=0, keepdim=True)).to(x.device)  # (d, P) unit directions
     x_proj = (x @ theta).sort(dim=0).values  # (n, P)
     y_proj = (y @ theta).sort(dim=0).values  # (m, P)

@@ -9,8 +9,8 @@ funnel, the Gaussians) the sample is compared with an exact reference sample of 
 - ``mmd_floor``: what the same statistic scores between two independent exact samples of the
   same size n — the best any sampler can reach, since the V-statistic is not zero for finite
   n. It is the expectation E[MMD²_b] = (2/n)(E k(x, x) − E k(x, x′)), estimated without bias
-  from the exact reference sample (a U-statistic for E k(x, x′)). A single realised pair would
-  scatter by a factor ~2 from seed to seed; its expectation makes "mmd ≤ c × mmd_floor" a
+  from the exact reference sample (a U-statistic for E k(x, x′)). A single realised pair
+  scatters from seed to seed; its expectation makes "mmd ≤ c × mmd_floor" a
   statement about the sampler rather than about the floor's luck.
 - ``energy_distance`` and ``sliced_wasserstein`` (SW₂) against the same reference;
 - for mixtures ``modes_covered``, ``modes_total`` and ``mode_weight_tv``.
@@ -76,6 +76,7 @@ def _exact_sample(target: Target, n: int, seed: int) -> Tensor:
             f"target {target.name!r} has no exact sampler to compare with, so sample metrics "
             "do not apply (use chain diagnostics instead)"
         )
+    # A CPU generator: the reference is the same on every machine (callers move it to ``x``).
     return target.sample(n, generator=torch.Generator().manual_seed(seed)).detach()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
+from genmodels.report.figure import canvas_rgb, pyplot, save_gif, save_png
 from genmodels.report.grid import image_grid
 
 __all__ = ["save_animation", "save_scatter", "scatter_frame"]
@@ -28,11 +28,7 @@ def scatter_frame(
     x: Tensor, limits: tuple[float, float, float, float] | None = None, title: str = ""
 ) -> np.ndarray:
     """Render 2-D points ``[n, 2]`` as an RGB array ``[H, W, 3]`` (matplotlib, Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     pts = x.detach().float().cpu().numpy()
     fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
     ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, color="tab:blue", linewidths=0)
@@ -42,22 +38,14 @@ def scatter_frame(
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.canvas.draw()
-    frame = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    frame = canvas_rgb(fig)
     plt.close(fig)
     return frame
 
 
 def save_scatter(x: Tensor, path: str | Path, title: str = "") -> Path:
     """Write a scatter plot of 2-D samples ``[n, 2]`` as a PNG, atomically."""
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    Image.fromarray(scatter_frame(x, _limits([x]), title)).save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    return save_png(scatter_frame(x, _limits([x]), title), path)
 
 
 def save_animation(
@@ -85,8 +73,6 @@ def save_animation(
         >>> import torch  # doctest: +SKIP
         >>> save_animation([torch.randn(100, 2) * s for s in (3, 2, 1)], "t.gif")  # doctest: +SKIP
     """
-    import imageio.v2 as imageio
-
     if not frames:
         raise InvalidInputError("no frames to animate")
     first = frames[0]
@@ -101,10 +87,4 @@ def save_animation(
         raise InvalidInputError(
             f"can animate [n, 2] points or [n, C, H, W] images, got {tuple(first.shape)}"
         )
-    images += [images[-1]] * fps  # hold the final state
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.gif")
-    imageio.mimsave(tmp, images, duration=1000 / fps, loop=0)
-    tmp.replace(path)
-    return path
+    return save_gif(images, path, fps=fps, last_frame_seconds=1 + 1 / fps)

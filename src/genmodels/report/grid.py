@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
+from genmodels.report.figure import save_png
 
 __all__ = ["image_grid", "save_image_grid"]
 
@@ -47,11 +47,4 @@ def image_grid(x: Tensor, nrow: int = 8, *, padding: int = 1, scale: int = 4) ->
 
 def save_image_grid(x: Tensor, path: str | Path, nrow: int = 8, **kwargs: int) -> Path:
     """Write `image_grid` of ``x`` as a PNG, atomically. Returns the path."""
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    Image.fromarray(image_grid(x, nrow, **kwargs)).save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    return save_png(image_grid(x, nrow, **kwargs), path)

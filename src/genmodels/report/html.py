@@ -7,16 +7,15 @@ names, paths, error messages) is escaped; figures are linked by relative paths.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor
 
+from genmodels.io import atomic_write_text
+from genmodels.report.plots import save_exact_figure, save_quality_cost_plot
+from genmodels.report.schema import ComparisonReport
 from genmodels.targets.base import Target
-
-if TYPE_CHECKING:
-    from genmodels.compare.run import ComparisonResult
 
 __all__ = ["METRIC_ORDER", "render_report", "write_report"]
 
@@ -79,7 +78,7 @@ def _environment() -> Any:
     return env
 
 
-def render_report(result: ComparisonResult) -> str:
+def render_report(result: ComparisonReport) -> str:
     """The report page of ``result`` as an HTML string (figures referenced, not embedded)."""
     metric_keys = [k for k in METRIC_ORDER if any(k in r.metrics for r in result.methods)]
     for row in result.methods:
@@ -102,7 +101,7 @@ def render_report(result: ComparisonResult) -> str:
 
 
 def write_report(
-    result: ComparisonResult,
+    result: ComparisonReport,
     out_dir: str | Path,
     *,
     exact: Tensor | None = None,
@@ -119,16 +118,10 @@ def write_report(
     Returns:
         The path of ``index.html``.
     """
-    from genmodels.report.plots import save_exact_figure, save_quality_cost_plot
-
     out = Path(out_dir)
     if exact is not None:
         save_exact_figure(exact, out / "exact.png", target)
         result.figures["exact"] = "exact.png"
     if save_quality_cost_plot(result, out / "quality_cost.png") is not None:
         result.figures["quality_cost"] = "quality_cost.png"
-    path = out / "index.html"
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(render_report(result), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(out / "index.html", render_report(result))

@@ -1,27 +1,25 @@
 """Figures of the comparison report: samples beside the truth, chain traces, quality vs cost, GIFs.
 
-Every function writes a file atomically and returns its path. matplotlib runs on the Agg
-backend (no display needed).
+Every function writes a file atomically (through `genmodels.report.figure`) and returns its
+path. The rows and results drawn are anything with the attributes of `genmodels.report.schema`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from genmodels.report.figure import canvas_rgb, pyplot, save_figure, save_gif, save_png
+from genmodels.report.grid import image_grid
+from genmodels.report.schema import ComparisonReport, MethodRow, RecordedTrajectory
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
-
-if TYPE_CHECKING:
-    from genmodels.compare.base import MethodOutput
-    from genmodels.compare.run import ComparisonResult, MethodResult
 
 __all__ = [
     "CAMP_COLOURS",
@@ -41,37 +39,6 @@ CAMP_COLOURS = {
     "hybrid": "tab:purple",
 }
 _MAX_GIF_FRAMES = 40
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save_fig(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=fig.dpi)
-    _plt().close(fig)
-    tmp.replace(path)
-    return path
-
-
-def _save_gif(frames: Sequence[np.ndarray], path: Path, fps: int = 10) -> Path:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(f) for f in frames]
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.gif")
-    # hold the last frame: the end state is the point of the animation
-    durations = [1000 // fps] * (len(images) - 1) + [1500]
-    images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    tmp.replace(path)
-    return path
 
 
 def _points(x: Tensor) -> np.ndarray:
@@ -114,27 +81,21 @@ def _scatter(ax: Any, pts: np.ndarray, limits: tuple[float, ...], colour: str, t
 
 
 def _image_grid(x: Tensor, nrow: int = 8) -> np.ndarray:
-    from genmodels.report.grid import image_grid
-
     return image_grid(x.detach().float().cpu(), nrow=nrow)
 
 
 def save_exact_figure(exact: Tensor, path: Path, target: Target | None = None) -> Path:
     """Exact samples of the target: a scatter (vectors) or an image grid (images)."""
     if exact.ndim == 4:  # [n, C, H, W]
-        from PIL import Image
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(_image_grid(exact[:64])).save(path)
-        return path
-    plt = _plt()
+        return save_png(_image_grid(exact[:64]), path)
+    plt = pyplot()
     pts = _points(exact)
     limits = _limits(pts)
     fig, ax = plt.subplots(figsize=(3.2, 3.2), dpi=90)
     _density_contours(ax, target, limits)
     _scatter(ax, pts, limits, "0.2", "exact")
     fig.tight_layout()
-    return _save_fig(fig, path)
+    return save_figure(fig, path)
 
 
 def save_sample_comparison(
@@ -147,7 +108,7 @@ def save_sample_comparison(
     target: Target | None = None,
 ) -> Path:
     """The method's samples beside exact ones: two scatters on the same axes, or two grids."""
-    plt = _plt()
+    plt = pyplot()
     if x.ndim == 4:  # images [n, C, H, W]
         panels = [(exact, "exact"), (x, title)] if exact is not None else [(x, title)]
         fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6), dpi=90)
@@ -157,7 +118,7 @@ def save_sample_comparison(
             ax.set_title(name, fontsize=9)
             ax.axis("off")
         fig.tight_layout()
-        return _save_fig(fig, path)
+        return save_figure(fig, path)
     pts = _points(x)
     exact_pts = _points(exact) if exact is not None else None
     limits = _limits(exact_pts if exact_pts is not None else pts)
@@ -170,7 +131,7 @@ def save_sample_comparison(
     _density_contours(axes[-1], target, limits)
     _scatter(axes[-1], pts, limits, CAMP_COLOURS.get(camp, "tab:blue"), title)
     fig.tight_layout()
-    return _save_fig(fig, path)
+    return save_figure(fig, path)
 
 
 def save_trace_autocorr(
@@ -188,7 +149,7 @@ def save_trace_autocorr(
     """
     from genmodels.metrics.chains import autocorrelation
 
-    plt = _plt()
+    plt = pyplot()
     chains, draws = samples.x.shape[:2]
     x = samples.x.detach().double().cpu().numpy().reshape(chains, draws, -1)  # [C, D, d]
     d = min(x.shape[-1], max_params)
@@ -204,7 +165,7 @@ def save_trace_autocorr(
         axes[i, 0].set_yticks([])
     axes[-1, 1].set_xlabel("draw", fontsize=8)
     fig.tight_layout()
-    _save_fig(fig, trace_path)
+    save_figure(fig, trace_path)
 
     rho = autocorrelation(x, max_lag).mean(axis=0)  # [chains, lags, d] -> [lags, d]
     fig, axes = plt.subplots(1, d, figsize=(2.6 * d, 2.2), dpi=80, squeeze=False)
@@ -215,7 +176,7 @@ def save_trace_autocorr(
         axes[0, i].set_title(names[i], fontsize=8)
         axes[0, i].set_xlabel("lag", fontsize=8)
     fig.tight_layout()
-    _save_fig(fig, autocorr_path)
+    save_figure(fig, autocorr_path)
     return trace_path, autocorr_path
 
 
@@ -237,7 +198,7 @@ def save_trajectory_gif(
         label: what the frames show (title).
         exact: exact samples; for 2-D they set the axes and are drawn faintly behind.
     """
-    plt = _plt()
+    plt = pyplot()
     frames = _subsample_frames(frames)
     rendered: list[np.ndarray] = []
     fig, ax = plt.subplots(figsize=(3.2, 3.4), dpi=72)
@@ -247,10 +208,9 @@ def save_trajectory_gif(
         for i, frame in enumerate(frames):
             image.set_data(_image_grid(frame[:36], nrow=6))
             ax.set_title(f"{label} {i + 1}/{len(frames)}", fontsize=8)
-            fig.canvas.draw()
-            rendered.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+            rendered.append(canvas_rgb(fig))
         plt.close(fig)
-        return _save_gif(rendered, path)
+        return save_gif(rendered, path)
     ref = _points(exact) if exact is not None else _points(frames[-1])
     limits = _limits(ref)
     if exact is not None:
@@ -262,10 +222,9 @@ def save_trajectory_gif(
     for i, frame in enumerate(frames):
         points.set_offsets(_points(frame))
         ax.set_title(f"{label} {i + 1}/{len(frames)}", fontsize=8)
-        fig.canvas.draw()
-        rendered.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+        rendered.append(canvas_rgb(fig))
     plt.close(fig)
-    return _save_gif(rendered, path)
+    return save_gif(rendered, path)
 
 
 def save_chain_path_gif(
@@ -277,7 +236,7 @@ def save_chain_path_gif(
     target: Target | None = None,
 ) -> Path:
     """Animate the path of the first chain over its first ``steps`` draws (first two coords)."""
-    plt = _plt()
+    plt = pyplot()
     x = samples.x[0, :steps].detach().float().cpu().reshape(-1, samples.x[0, 0].numel())
     path_pts = x[:, :2].numpy()  # [steps, 2]
     ref = _points(exact) if exact is not None else _points(samples.flat())
@@ -301,13 +260,12 @@ def save_chain_path_gif(
         line.set_data(path_pts[:end, 0], path_pts[:end, 1])
         head.set_data(path_pts[end - 1 : end, 0], path_pts[end - 1 : end, 1])
         ax.set_title(f"chain 1, draw {end}", fontsize=8)
-        fig.canvas.draw()
-        rendered.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+        rendered.append(canvas_rgb(fig))
     plt.close(fig)
-    return _save_gif(rendered, path)
+    return save_gif(rendered, path)
 
 
-def _quality(row: MethodResult) -> tuple[str, float] | None:
+def _quality(row: MethodRow) -> tuple[str, float] | None:
     for key, name in (("fd_ratio", "FD / FD floor"), ("mmd_ratio", "MMD² / MMD² floor")):
         value = row.metrics.get(key)
         if isinstance(value, int | float) and math.isfinite(value) and value > 0:
@@ -315,7 +273,7 @@ def _quality(row: MethodResult) -> tuple[str, float] | None:
     return None
 
 
-def save_quality_cost_plot(result: ComparisonResult, path: Path) -> Path | None:
+def save_quality_cost_plot(result: ComparisonReport, path: Path) -> Path | None:
     """Quality (metric over its floor, log scale; 1 is exact) against cost, one point per method.
 
     Left: seconds to train plus sample ``n`` draws. Right: sampling seconds per 1,000 samples.
@@ -324,7 +282,7 @@ def save_quality_cost_plot(result: ComparisonResult, path: Path) -> Path | None:
     rows = [(r, q) for r in result.methods if r.status == "ok" and (q := _quality(r))]
     if not rows:
         return None
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=90)
@@ -351,13 +309,13 @@ def save_quality_cost_plot(result: ComparisonResult, path: Path) -> Path | None:
             axes[0].scatter([], [], color=colour, label=camp)
     axes[0].legend(fontsize=8, loc="best")
     fig.tight_layout()
-    return _save_fig(fig, path)
+    return save_figure(fig, path)
 
 
 def method_figures(
-    row: MethodResult,
+    row: MethodRow,
     samples: Samples,
-    output: MethodOutput,
+    output: RecordedTrajectory,
     exact: Tensor | None,
     target: Target,
     out: Path,

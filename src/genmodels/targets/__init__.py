@@ -10,7 +10,7 @@ file works too.
 """
 
 from genmodels.targets import images, posteriors, toy2d  # noqa: F401  (register targets)
-from genmodels.targets.base import TARGETS, ModeStructure, Target, get_target
+from genmodels.targets.base import TARGETS, ModeStructure, Target, describe_targets, get_target
 from genmodels.targets.images import ImageDataset, load_image_folder, load_npz_images
 from genmodels.targets.mixture import GaussianMixture
 
@@ -20,6 +20,7 @@ __all__ = [
     "ImageDataset",
     "ModeStructure",
     "Target",
+    "describe_targets",
     "get_target",
     "load_image_folder",
     "load_npz_images",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import torch
@@ -11,7 +13,17 @@ from torch import Tensor
 from genmodels.errors import NotApplicableError
 from genmodels.registry import Registry
 
-__all__ = ["TARGETS", "ModeStructure", "Target", "TargetKind", "get_target"]
+__all__ = [
+    "PATH_LOADERS",
+    "TARGETS",
+    "ModeStructure",
+    "Target",
+    "TargetKind",
+    "describe_targets",
+    "draw_device",
+    "get_target",
+    "register_path_loader",
+]
 
 TargetKind = Literal["toy2d", "posterior", "image"]
 
@@ -35,12 +47,24 @@ class ModeStructure:
         return int(self.weights.numel())
 
 
+def draw_device(generator: torch.Generator | None) -> torch.device:
+    """Where a target's exact draws are made: on ``generator``'s device, or on the default
+    device without one.
+
+    This is the targets' device policy: a CPU generator gives the same sample on every
+    machine (callers move it with ``.to(device)``, a documented conversion); the target's
+    constants are moved to the draws, and `Target.log_prob`/`Target.score` follow ``x``.
+    """
+    return generator.device if generator is not None else torch.get_default_device()
+
+
 class Target:
     """Something to sample from: a density, a sampler, or both.
 
     Subclasses override what they can provide:
 
-    - `sample(n, generator)` — exact independent draws (toys, data sets, some posteriors);
+    - `sample(n, generator)` — exact independent draws (toys, data sets, some posteriors),
+      made on `draw_device` (the generator's device);
     - `log_prob(x)` — log-density, normalised if `normalized` is true (else up to a constant);
     - `score(x)` — defaults to autograd of `log_prob`;
     - `modes` — a `ModeStructure` for mixtures;
@@ -55,7 +79,7 @@ class Target:
         ...     event_shape = (2,)
         ...     normalized = True
         ...     def sample(self, n, generator=None):
-        ...         return torch.randn(n, 2, generator=generator)
+        ...         return torch.randn(n, 2, generator=generator, device=draw_device(generator))
         ...     def log_prob(self, x):
         ...         return -0.5 * (x**2).sum(-1) - torch.log(torch.tensor(2 * torch.pi))
         >>> t = StdNormal()
@@ -112,7 +136,8 @@ class Target:
         Data sets return their test split (``n`` is an upper bound); targets with an exact
         sampler return ``n`` draws at a fixed seed that training never uses.
         """
-        return self.sample(n, generator=torch.Generator().manual_seed(2**31 - 1))
+        generator = torch.Generator().manual_seed(2**31 - 1)  # CPU: the same set on every machine
+        return self.sample(n, generator=generator).to(torch.get_default_device())
 
     def score(self, x: Tensor) -> Tensor:
         """∇ₓ log p(x), by autograd of `log_prob` unless a subclass knows it in closed form."""
@@ -132,6 +157,19 @@ class Target:
 TARGETS: Registry[type[Target]] = Registry("target")
 
 
+PathLoader = Callable[..., "Target | None"]
+PATH_LOADERS: list[PathLoader] = []
+"""Functions ``loader(path, **kwargs) -> Target | None`` that `get_target` tries, in order,
+for a name that is not registered; each returns None for a path it does not read. The image
+loaders of `genmodels.targets.images` register here, so this module never imports them."""
+
+
+def register_path_loader(loader: PathLoader) -> PathLoader:
+    """Decorator: let `get_target` build targets from paths ``loader`` understands."""
+    PATH_LOADERS.append(loader)
+    return loader
+
+
 def get_target(name: str, **kwargs: object) -> Target:
     """Build a target: a registered name, an image folder, or an ``.npz`` image file.
 
@@ -140,19 +178,35 @@ def get_target(name: str, **kwargs: object) -> Target:
         (2,)
     """
     if name not in TARGETS:
-        from pathlib import Path
-
-        from genmodels.targets.images import load_image_folder, load_npz_images
-
-        path = Path(name)
-        if path.is_dir():
-            target = load_image_folder(path, **kwargs)  # type: ignore[arg-type]
-            target.name = name
-            return target
-        if path.suffix == ".npz" and path.is_file():
-            target = load_npz_images(path, **kwargs)  # type: ignore[arg-type]
-            target.name = name
-            return target
+        for loader in PATH_LOADERS:
+            target = loader(Path(name), **kwargs)
+            if target is not None:
+                target.name = name
+                return target
     target = TARGETS.get(name)(**kwargs)
     target.name = name
     return target
+
+
+def describe_targets() -> list[dict[str, object]]:
+    """``{name, kind, dim, has_log_prob, has_samples}`` for every registered target, in
+    registration order (what ``genmodels targets`` lists).
+
+    Example:
+        >>> row = describe_targets()[0]
+        >>> sorted(row)
+        ['dim', 'has_log_prob', 'has_samples', 'kind', 'name']
+    """
+    rows = []
+    for name in TARGETS:
+        target = get_target(name)
+        rows.append(
+            {
+                "name": name,
+                "kind": target.kind,
+                "dim": target.dim,
+                "has_log_prob": target.has_log_prob,
+                "has_samples": target.has_samples,
+            }
+        )
+    return rows

@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
-from genmodels.targets.base import TARGETS, Target
+from genmodels.targets.base import TARGETS, Target, draw_device, register_path_loader
 
-__all__ = ["ImageDataset", "digits", "load_image_folder", "load_npz_images"]
+__all__ = ["ImageDataset", "digits", "load_image_folder", "load_image_path", "load_npz_images"]
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -60,8 +60,14 @@ class ImageDataset(Target):
         return 0 if self.train_y is None else int(self.train_y.max()) + 1
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        idx = torch.randint(0, len(self.train_x), (n,), generator=generator)
-        return self.train_x[idx]
+        return self.train_x[self._draw_indices(n, generator)].to(draw_device(generator))
+
+    def _draw_indices(self, n: int, generator: torch.Generator | None) -> Tensor:
+        """Indices into the train split, drawn on `draw_device`, moved to where the data is."""
+        idx = torch.randint(
+            0, len(self.train_x), (n,), generator=generator, device=draw_device(generator)
+        )
+        return idx.to(self.train_x.device)
 
     def sample_labelled(
         self, n: int, generator: torch.Generator | None = None
@@ -69,8 +75,8 @@ class ImageDataset(Target):
         """Images and their labels, for class-conditional models."""
         if self.train_y is None:
             raise InvalidInputError(f"data set {self.name!r} has no labels")
-        idx = torch.randint(0, len(self.train_x), (n,), generator=generator)
-        return self.train_x[idx], self.train_y[idx]
+        idx, device = self._draw_indices(n, generator), draw_device(generator)
+        return self.train_x[idx].to(device), self.train_y[idx.to(self.train_y.device)].to(device)
 
     def test_set(self, n: int = 10_000) -> Tensor:
         return self.test_x[:n]
@@ -182,3 +188,14 @@ def load_npz_images(path: str | Path, *, key: str = "x", label_key: str = "y") -
     except (OSError, ValueError) as e:
         raise InvalidInputError(f"cannot read {path} as .npz: {e}") from None
     return ImageDataset.from_arrays(images, labels)
+
+
+@register_path_loader
+def load_image_path(path: Path, **kwargs: object) -> ImageDataset | None:
+    """An image folder or an ``.npz`` file as a target (None for any other path), so that
+    ``get_target("path/to/images")`` works."""
+    if path.is_dir():
+        return load_image_folder(path, **kwargs)  # type: ignore[arg-type]
+    if path.suffix == ".npz" and path.is_file():
+        return load_npz_images(path, **kwargs)  # type: ignore[arg-type]
+    return None

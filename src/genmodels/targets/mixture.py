@@ -13,7 +13,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from genmodels.targets.base import ModeStructure, Target
+from genmodels.targets.base import ModeStructure, Target, draw_device
 
 __all__ = ["GaussianMixture"]
 
@@ -86,9 +86,11 @@ class GaussianMixture(Target):
 
     def _draw(self, n: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Draws ``[n, d]`` and the index of the component of each, ``[n]``."""
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        eps = torch.randn(n, self.event_shape[0], generator=generator)
-        return self.means[k] + self.stds[k, None] * eps, k
+        device = draw_device(generator)
+        weights, means, stds = self.weights.to(device), self.means.to(device), self.stds.to(device)
+        k = torch.multinomial(weights, n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.event_shape[0], generator=generator, device=device)
+        return means[k] + stds[k, None] * eps, k
 
     @property
     def num_classes(self) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genmodels.targets.base import TARGETS, Target
+from genmodels.targets.base import TARGETS, Target, draw_device
 
 __all__ = [
     "EightSchools",
@@ -48,8 +48,9 @@ class Funnel(Target):
         self.variance = torch.cat([torch.tensor([9.0]), torch.full((dim - 1,), math.exp(4.5))])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        v = 3.0 * torch.randn(n, 1, generator=generator)
-        x = torch.randn(n, self.dim - 1, generator=generator) * (v / 2).exp()
+        device = draw_device(generator)
+        v = 3.0 * torch.randn(n, 1, generator=generator, device=device)
+        x = torch.randn(n, self.dim - 1, generator=generator, device=device) * (v / 2).exp()
         return torch.cat([v, x], -1)
 
     def log_prob(self, x: Tensor) -> Tensor:
@@ -75,20 +76,30 @@ class IllConditionedGaussian(Target):
 
     def __init__(self, dim: int = 100, condition: float = 1000.0, seed: int = 0) -> None:
         self.event_shape = (dim,)
-        g = torch.Generator().manual_seed(seed)
-        q, r = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
-        q = q * torch.sign(torch.diagonal(r))  # Haar-distributed rotation
-        self.eigenvalues = torch.logspace(-2, -2 + math.log10(condition), dim, dtype=torch.float64)
-        cov = (q * self.eigenvalues) @ q.T
+        # Computed on the CPU, so the target is the same on every machine, then kept on the
+        # default device like every other target's constants.
+        with torch.device("cpu"):
+            g = torch.Generator().manual_seed(seed)
+            q, r = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
+            q = q * torch.sign(torch.diagonal(r))  # Haar-distributed rotation
+            eigenvalues = torch.logspace(-2, -2 + math.log10(condition), dim, dtype=torch.float64)
+            cov = (q * eigenvalues) @ q.T
+            precision = (q / eigenvalues) @ q.T
+            chol = torch.linalg.cholesky(cov)
+        device = torch.get_default_device()
+        self.eigenvalues = eigenvalues.to(device)
         self.mean = torch.zeros(dim)
-        self.covariance = cov.float()
-        self.variance = torch.diagonal(cov).float()
-        self._precision = ((q / self.eigenvalues) @ q.T).float()
-        self._chol = torch.linalg.cholesky(cov).float()
-        self._log_det = float(self.eigenvalues.log().sum())
+        self.covariance = cov.float().to(device)
+        self.variance = torch.diagonal(cov).float().to(device)
+        self._precision = precision.float().to(device)
+        self._chol = chol.float().to(device)
+        self._log_det = float(eigenvalues.log().sum())
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return torch.randn(n, self.dim, generator=generator) @ self._chol.T
+        device = draw_device(generator)
+        return (
+            torch.randn(n, self.dim, generator=generator, device=device) @ self._chol.to(device).T
+        )
 
     def log_prob(self, x: Tensor) -> Tensor:
         maha = ((x @ self._precision.to(x)) * x).sum(-1)

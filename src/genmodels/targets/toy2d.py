@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from genmodels.targets.base import TARGETS, ModeStructure, Target
+from genmodels.targets.base import TARGETS, ModeStructure, Target, draw_device
 from genmodels.targets.mixture import GaussianMixture
 
 __all__ = ["Banana", "Checkerboard", "Rings"]
@@ -104,8 +104,11 @@ class Checkerboard(Target):
         self.modes = ModeStructure(torch.full((8,), 1 / 8), self.corners + 1.0, self.assign_modes)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        k = torch.randint(0, 8, (n,), generator=generator)
-        return self.corners[k] + 2.0 * torch.rand(n, 2, generator=generator)
+        device = draw_device(generator)
+        k = torch.randint(0, 8, (n,), generator=generator, device=device)
+        return self.corners.to(device)[k] + 2.0 * torch.rand(
+            n, 2, generator=generator, device=device
+        )
 
     def log_prob(self, x: Tensor) -> Tensor:
         cell = torch.floor((x + 4.0) / 2.0)  # board cell (i, j) of each point
@@ -113,7 +116,7 @@ class Checkerboard(Target):
         return torch.where(inside, x.new_tensor(-math.log(32.0)), x.new_tensor(-math.inf))
 
     def assign_modes(self, x: Tensor) -> Tensor:
-        return torch.cdist(x.float(), self.corners + 1.0).argmin(-1)
+        return torch.cdist(x.float(), self.corners.to(x.device) + 1.0).argmin(-1)
 
 
 @TARGETS.register("rings")
@@ -138,11 +141,14 @@ class Rings(Target):
         self.modes = ModeStructure(self.weights, _on_circle(1, 1.0) * self.r[:, None], self.assign)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        radius = self.r[k] + self.s * torch.randn(n, generator=generator)
+        device = draw_device(generator)
+        r = self.r.to(device)
+        k = torch.multinomial(self.weights.to(device), n, replacement=True, generator=generator)
+        radius = r[k] + self.s * torch.randn(n, generator=generator, device=device)
         while bool((bad := radius <= 0).any()):  # exact truncation by rejection (rare)
-            radius[bad] = self.r[k[bad]] + self.s * torch.randn(int(bad.sum()), generator=generator)
-        angle = 2 * math.pi * torch.rand(n, generator=generator)
+            redraw = torch.randn(int(bad.sum()), generator=generator, device=device)
+            radius[bad] = r[k[bad]] + self.s * redraw
+        angle = 2 * math.pi * torch.rand(n, generator=generator, device=device)
         return radius[:, None] * torch.stack([angle.cos(), angle.sin()], -1)
 
     def log_prob(self, x: Tensor) -> Tensor:
@@ -153,7 +159,7 @@ class Rings(Target):
         return log_p - torch.log(2 * math.pi * radius[..., 0])
 
     def assign(self, x: Tensor) -> Tensor:
-        return (x.float().norm(dim=-1, keepdim=True) - self.r).abs().argmin(-1)
+        return (x.float().norm(dim=-1, keepdim=True) - self.r.to(x.device)).abs().argmin(-1)
 
 
 @TARGETS.register("banana")
@@ -165,7 +171,7 @@ class Banana(Target):
     normalized = True
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        z = torch.randn(n, 2, generator=generator)
+        z = torch.randn(n, 2, generator=generator, device=draw_device(generator))
         x1 = 2 * z[:, 0]
         return torch.stack([x1, 0.5 * z[:, 1] + 0.25 * (x1**2 - 4)], -1)
 

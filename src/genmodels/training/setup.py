@@ -12,7 +12,7 @@ from genmodels.errors import ConfigError
 from genmodels.models.base import GenerativeModel
 from genmodels.training.config import TrainConfig, config_from_dict
 
-__all__ = ["build_model", "split_config_values"]
+__all__ = ["build_model", "model_config", "split_config_values"]
 
 
 def split_config_values(
@@ -75,17 +75,36 @@ def split_config_values(
     return model_values, train_values
 
 
+def model_config(
+    method: str, values: dict[str, Any] | None = None, *, num_levels: int | None = None
+) -> Any:
+    """The ``Config`` of a registered model from config values (unknown keys → ConfigError).
+
+    A config with a ``num_levels`` field gets the data's levels unless it was set explicitly:
+    on discrete data (digits) the VAE and flow then dequantise, as their densities need.
+
+    Example:
+        >>> model_config("flow", {"kind": "maf"}).kind
+        'maf'
+    """
+    model_cls = get_method(method, ("map", "diffusion")).build
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(model_cls.Config)}
+    if "num_levels" in names and "num_levels" not in values and num_levels:
+        values["num_levels"] = int(num_levels)
+    return config_from_dict(model_cls.Config, values, where=f"{method} model config")
+
+
 def build_model(
     method: str,
     event_shape: tuple[int, ...],
-    model_values: dict[str, Any] | None = None,
+    model_values: dict[str, Any] | Any = None,
     *,
     num_levels: int | None = None,
     seed: int | None = None,
 ) -> GenerativeModel:
-    """Build a registered model from config values (checked; unknown keys → ConfigError).
+    """Build a registered model from config values or a ready ``Config`` (see `model_config`).
 
-    A config with a ``num_levels`` field gets the data's levels unless it was set explicitly.
     ``seed`` seeds the weight initialisation.
 
     Example:
@@ -93,11 +112,9 @@ def build_model(
         'maf'
     """
     model_cls = get_method(method, ("map", "diffusion")).build
-    values = dict(model_values or {})
-    names = {f.name for f in dataclasses.fields(model_cls.Config)}
-    if "num_levels" in names and "num_levels" not in values and num_levels:
-        values["num_levels"] = int(num_levels)
-    config = config_from_dict(model_cls.Config, values, where=f"{method} model config")
+    config = model_values
+    if not isinstance(config, model_cls.Config):
+        config = model_config(method, model_values, num_levels=num_levels)
     if seed is not None:
         torch.manual_seed(seed)
     return model_cls(config, tuple(event_shape))
