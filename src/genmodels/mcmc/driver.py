@@ -98,11 +98,13 @@ def run_kernel(
 def _placement(
     init: Tensor | None, device: str | torch.device | None, dtype: torch.dtype | None
 ) -> tuple[torch.device, torch.dtype]:
-    """Device and dtype of the chains: as asked, else ``init``'s, else CPU and the default."""
+    """Device and dtype of the chains: as asked, else ``init``'s, else torch's defaults
+    (`torch.set_default_device`), where a target's constants were made too."""
     if isinstance(init, Tensor):
         device = device or init.device
         dtype = dtype or (init.dtype if init.is_floating_point() else None)
-    return torch.device(device or "cpu"), dtype or torch.get_default_dtype()
+    device = torch.device(device) if device is not None else torch.get_default_device()
+    return device, dtype or torch.get_default_dtype()
 
 
 def _generator(

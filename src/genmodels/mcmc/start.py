@@ -71,12 +71,12 @@ def initial_positions(
     *,
     spread: float = 2.0,
     generator: torch.Generator,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> Tensor:
     """Start points ``[chains, d]``: ``init`` (one point for all or one per chain) as given,
     or, without one, uniform on ``(-spread, spread)`` per coordinate (Stan's default with
-    spread 2), drawn with ``generator`` on ``device``.
+    spread 2), drawn with ``generator`` on its device (``device``, when given, must be it).
 
     Raises:
         InvalidInputError: ``init`` of neither shape ``event_shape`` nor
@@ -88,6 +88,7 @@ def initial_positions(
         >>> x0.shape, bool(x0.abs().max() < 0.5)
         (torch.Size([4, 3]), True)
     """
+    device = torch.device(device) if device is not None else generator.device
     dtype = dtype or torch.get_default_dtype()
     d = math.prod(event_shape)
     if init is None:  # Stan's default: uniform on (-2, 2) in unconstrained space
