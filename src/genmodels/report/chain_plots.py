@@ -3,29 +3,19 @@
 Trace and autocorrelation come from `genmodels.report.plots.save_trace_autocorr`, the same
 figures the comparison report shows; a scatter of the first two coordinates, one colour per
 chain, shows a chain stuck in one mode at a glance. Every file is written atomically
-(`genmodels.io.atomic_path`).
+(`genmodels.report.figure.save_figure`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from genmodels.io import atomic_path
+from genmodels.report.figure import pyplot, save_figure
 from genmodels.report.plots import save_trace_autocorr
 from genmodels.samples import Samples
 
 __all__ = ["save_chain_figures", "save_chain_scatter"]
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def save_chain_scatter(
@@ -33,7 +23,7 @@ def save_chain_scatter(
 ) -> Path:
     """Scatter of the first two coordinates of chain-layout ``samples`` (``[chains, draws,
     *event]``), one colour per chain; returns ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     chains, draws = samples.x.shape[:2]
     x = samples.x.detach().double().cpu().numpy().reshape(chains, draws, -1)  # [C, D, d]
     names = list(names or [f"x[{i}]" for i in range(x.shape[-1])])
@@ -44,10 +34,7 @@ def save_chain_scatter(
     ax.set_ylabel(names[1])
     if chains <= max_legend:
         ax.legend(markerscale=4, fontsize=7)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, tight=True)
 
 
 def save_chain_figures(
