@@ -36,11 +36,8 @@ CYCLE_ALLOWLIST: dict[tuple[str, str], str] = {
 
 # "module:qualified.function" allowed to exceed MAX_FUNCTION_LINES.
 LONG_FUNCTION_ALLOWLIST: dict[str, str] = {
-    "genmodels.compare.run:run_comparison": REDESIGN,
     "genmodels.hybrids.flow_fit:fit_flow": REDESIGN,
     "genmodels.hybrids.inpainting:inpaint": REDESIGN,
-    "genmodels.mcmc.driver:sample_chains": REDESIGN,
-    "genmodels.mcmc.nuts:NUTS.step": REDESIGN,
     "genmodels.training.loop:fit": REDESIGN,
 }
 
@@ -49,8 +46,6 @@ PRIVATE_IMPORT_ALLOWLIST: dict[tuple[str, str, str], str] = {}
 
 # Modules other than genmodels.io that still write a temporary file and rename it.
 OWN_TEMP_FILE_ALLOWLIST: dict[str, str] = {
-    "genmodels.cli.mcmc": REDESIGN,
-    "genmodels.compare.run": REDESIGN,
     "genmodels.metrics.image": REDESIGN,
     "genmodels.training.checkpoint": REDESIGN,
 }

@@ -117,10 +117,11 @@ def test_event_shapes_are_flattened_and_restored() -> None:
 
 
 def test_time_allowance_cuts_draws_not_warmup() -> None:
-    """A slow density under `max_seconds`: warm-up completes, sampling stops early with at
+    """A slow density under a `Budget`: warm-up completes, sampling stops early with at
     least MIN_DRAWS draws, and `info` says so; without an allowance every draw is made."""
     import time as _time
 
+    from genmodels.budget import Budget
     from genmodels.mcmc.driver import MIN_DRAWS
 
     def slow(x: torch.Tensor) -> torch.Tensor:
@@ -129,7 +130,7 @@ def test_time_allowance_cuts_draws_not_warmup() -> None:
 
     s = sample_chains(
         slow, "rwmh", event_shape=(2,), chains=2, draws=5000, warmup=50, progress=False,
-        max_seconds=0.1,
+        budget=Budget(0.1),
     )  # fmt: skip
     assert MIN_DRAWS <= s.x.shape[1] < 5000
     assert s.info["stopped_by_budget"] == 1.0 and s.info["draws"] == s.x.shape[1]

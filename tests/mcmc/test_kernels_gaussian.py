@@ -31,7 +31,7 @@ def _moment_z_scores(x: torch.Tensor) -> np.ndarray:
     z = x - MU  # [chains, draws, d]
     products = (z[..., :, None] * z[..., None, :]).reshape(*z.shape[:2], D * D)
     stats = torch.cat([x, products], dim=-1)  # [chains, draws, d + d²]
-    truth = torch.cat([MU, COV.reshape(-1)]).numpy()
+    truth = torch.cat([MU, COV.reshape(-1)]).cpu().numpy()
     summary = chain_summary(stats)
     est = np.array([p["mean"] for p in summary["params"].values()])
     mcse = np.array([p["mcse_mean"] for p in summary["params"].values()])

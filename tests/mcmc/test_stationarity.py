@@ -59,7 +59,7 @@ def cell_edges() -> np.ndarray:
 
 def chi_square_p_value(x: torch.Tensor) -> float:
     inner = cell_edges()
-    counts = np.bincount(np.searchsorted(inner, x[:, 0].numpy()), minlength=N_CELLS)
+    counts = np.bincount(np.searchsorted(inner, x[:, 0].cpu().numpy()), minlength=N_CELLS)
     return float(stats.chisquare(counts).pvalue)
 
 
@@ -74,8 +74,8 @@ def _kernels(density: LogDensity) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("name", ["rwmh", "mala", "hmc", "nuts", "ula"])
-def test_transition_preserves_the_target(name: str) -> None:
-    generator = torch.Generator().manual_seed(3)
+def test_transition_preserves_the_target(name: str, device) -> None:
+    generator = torch.Generator(device=device).manual_seed(3)
     kernel = _kernels(LogDensity(log_prob, (1,)))[name]
     x0 = exact_draws(N_CHAINS, generator)
     assert chi_square_p_value(x0) > 1e-3  # the start itself is exact

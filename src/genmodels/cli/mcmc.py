@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,80 +13,45 @@ from genmodels.errors import InvalidInputError, NotApplicableError
 __all__ = ["mcmc_command", "run_mcmc"]
 
 
-def _initial_positions(target: Any, init: str, chains: int, spread: float, seed: int):
-    import torch
-
-    if init == "random":
-        return None
-    if init == "modes":
-        if target.modes is None:
-            raise InvalidInputError(
-                f"--init modes needs a target with known modes; {target.name!r} has none"
-            )
-        centres = target.modes.centres  # [K, *event]
-        # chain c starts at mode c mod K, so that with chains >= K every mode has a chain
-        idx = torch.arange(chains) % centres.shape[0]
-        return centres[idx].to(torch.get_default_dtype())
-    raise InvalidInputError(f"--init must be 'random' or 'modes', got {init!r}")
+INITS = ("random", "modes")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def _start(target: Any, init: str, chains: int) -> Any:
+    """The ``init=`` of `sample_chains` for ``--init``: None (the library's uniform start on
+    ``(-init_spread, init_spread)``, drawn from the seed) or the target's modes."""
+    from genmodels.mcmc import mode_positions
+
+    if init not in INITS:
+        raise InvalidInputError(f"--init must be 'random' or 'modes', got {init!r}")
+    return mode_positions(target, chains) if init == "modes" else None
 
 
-def _plots(x, names: list[str], out: Path, max_params: int = 4) -> list[str]:
-    """Trace, autocorrelation and (for d >= 2) scatter plots as PNG; returns file names."""
-    import matplotlib
+def _summary(
+    result: Any, target_name: str, sampler: str, warmup: int, seed: int, names: list[str]
+) -> dict[str, Any]:
+    """The content of ``summary.json`` (and of ``--json``): the run, its cost, diagnostics."""
+    from genmodels.metrics.chains import chain_summary
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from genmodels.metrics.chains import autocorrelation
-
-    arr = x.reshape(x.shape[0], x.shape[1], -1).cpu().numpy()  # [chains, draws, d]
-    k = min(max_params, arr.shape[2])
-    written = []
-
-    def save(fig, name: str) -> None:
-        tmp = out / f".{name}.tmp.png"
-        fig.savefig(tmp, dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        os.replace(tmp, out / name)
-        written.append(name)
-
-    fig, axes = plt.subplots(
-        k, 2, figsize=(10, 2.2 * k), squeeze=False, gridspec_kw={"width_ratios": [3, 1]}
-    )
-    for i in range(k):
-        for c in range(arr.shape[0]):
-            axes[i, 0].plot(arr[c, :, i], lw=0.5, alpha=0.8)
-            axes[i, 1].hist(arr[c, :, i], bins=40, histtype="step", density=True)
-        axes[i, 0].set_ylabel(names[i])
-    axes[-1, 0].set_xlabel("draw")
-    save(fig, "trace.png")
-
-    rho = autocorrelation(arr, max_lag=100)  # [chains, lags, d]
-    fig, axes = plt.subplots(1, k, figsize=(3 * k, 2.5), squeeze=False)
-    for i in range(k):
-        for c in range(arr.shape[0]):
-            axes[0, i].plot(rho[c, :, i], lw=0.8)
-        axes[0, i].axhline(0, color="k", lw=0.5)
-        axes[0, i].set_title(names[i])
-        axes[0, i].set_xlabel("lag")
-    save(fig, "autocorrelation.png")
-
-    if arr.shape[2] >= 2:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        for c in range(arr.shape[0]):
-            ax.scatter(arr[c, :, 0], arr[c, :, 1], s=2, alpha=0.4, label=f"chain {c}")
-        ax.set_xlabel(names[0])
-        ax.set_ylabel(names[1])
-        if arr.shape[0] <= 8:
-            ax.legend(markerscale=4, fontsize=7)
-        save(fig, "scatter.png")
-    return written
+    diag = chain_summary(result, names)
+    chains, draws = result.x.shape[:2]
+    return {
+        "sampler": sampler,
+        "target": target_name,
+        "chains": chains,
+        "draws": draws,
+        "warmup": warmup,
+        "seed": seed,
+        "seconds": result.seconds,
+        "grad_evals": result.nfe,
+        "divergences": diag["divergences"],
+        "min_ess_bulk": diag["min_ess_bulk"],
+        "max_r_hat": diag["max_r_hat"],
+        "accept_rate": result.info["accept_rate"],
+        "params": {
+            name: {k: p[k] for k in ("mean", "sd", "ess_bulk", "ess_tail", "r_hat")}
+            for name, p in diag["params"].items()
+        },
+    }
 
 
 def run_mcmc(
@@ -109,11 +72,11 @@ def run_mcmc(
     Returns:
         the summary (the content of ``summary.json``).
     """
-    import torch
-
     from genmodels.catalogue import get_method
+    from genmodels.io import atomic_path, write_json
     from genmodels.mcmc import sample_chains
-    from genmodels.metrics.chains import chain_summary, to_inference_data
+    from genmodels.metrics.chains import to_inference_data
+    from genmodels.report.chain_plots import save_chain_figures
     from genmodels.targets import get_target
 
     get_method(sampler, "chain")  # fail on an unknown sampler before building anything
@@ -123,46 +86,24 @@ def run_mcmc(
             f"target {target_name!r} has no density: chains need a log-density "
             f"(it only has samples; train a model on it instead)"
         )
-    torch.manual_seed(seed)
-    start = _initial_positions(target, init, chains, init_spread, seed)
     result = sample_chains(
         target,
         sampler,
         chains=chains,
         draws=draws,
         warmup=warmup,
-        init=start,
+        init=_start(target, init, chains),
         init_spread=init_spread,
         seed=seed,
         progress=progress,
     )
     names = target.param_names()
-    diag = chain_summary(result, names)
-    summary: dict[str, Any] = {
-        "sampler": sampler,
-        "target": target_name,
-        "chains": chains,
-        "draws": draws,
-        "warmup": warmup,
-        "seed": seed,
-        "seconds": result.seconds,
-        "grad_evals": result.nfe,
-        "divergences": diag["divergences"],
-        "min_ess_bulk": diag["min_ess_bulk"],
-        "max_r_hat": diag["max_r_hat"],
-        "accept_rate": result.info["accept_rate"],
-        "params": {
-            name: {k: p[k] for k in ("mean", "sd", "ess_bulk", "ess_tail", "r_hat")}
-            for name, p in diag["params"].items()
-        },
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    tmp = out / ".posterior.nc.tmp"
-    to_inference_data(result, names).to_netcdf(str(tmp))
-    tmp.replace(out / "posterior.nc")
+    summary = _summary(result, target_name, sampler, warmup, seed, names)
+    write_json(out / "summary.json", summary)
+    with atomic_path(out / "posterior.nc") as tmp:
+        to_inference_data(result, names).to_netcdf(str(tmp))
     if plots:
-        _plots(result.x, names, out)
+        save_chain_figures(result, out, names)
     return summary
 
 
@@ -190,7 +131,9 @@ def _print_table(summary: dict[str, Any], max_rows: int = 20) -> None:
 @app.command("mcmc")
 def mcmc_command(
     target: str = typer.Option(..., "--target", help="Registered target with a density."),
-    sampler: str = typer.Option("nuts", "--sampler", help="rwmh, mala, ula, hmc or nuts."),
+    sampler: str = typer.Option(
+        "nuts", "--sampler", help="A chain kernel of the catalogue (see `genmodels methods`)."
+    ),
     chains: int = typer.Option(4, "--chains", min=1, help="Number of chains (batched)."),
     draws: int = typer.Option(1000, "--draws", min=1, help="Draws per chain after warm-up."),
     warmup: int = typer.Option(500, "--warmup", min=0, help="Warm-up iterations per chain."),

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genmodels.budget import Budget
 from genmodels.hybrids.flow_fit import flow_push
 from genmodels.mcmc import ChainSamples, sample_chains
 from genmodels.models.flow import Flow
@@ -38,7 +39,7 @@ def neutra_hmc(
     kernel_options: dict[str, Any] | None = None,
     step_size: float | None = None,
     progress: bool = False,
-    max_seconds: float | None = None,
+    budget: Budget | None = None,
 ) -> ChainSamples:
     """HMC (``sampler="hmc"``) or NUTS in the flow's latent space, draws mapped back to x.
 
@@ -50,7 +51,7 @@ def neutra_hmc(
         seed: randomness of the chains.
         kernel_options: passed to the kernel, e.g. ``{"num_steps": 10}`` for HMC.
         step_size: fixed (``warmup=0``) or starting step size; default: searched.
-        max_seconds: time allowance of the chains (see `sample_chains`).
+        budget: time allowance of the chains (see `sample_chains`).
 
     Returns:
         `ChainSamples` with ``x`` ``[chains, draws, *event]`` in data space; ``nfe`` counts
@@ -83,7 +84,7 @@ def neutra_hmc(
         kernel_options=kernel_options,
         step_size=step_size,
         progress=progress,
-        max_seconds=max_seconds,
+        budget=budget,
     )
     kept = latent.x.shape[1]  # draws, fewer when the allowance ran out
     with torch.no_grad():

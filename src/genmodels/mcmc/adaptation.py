@@ -11,6 +11,7 @@ noisy for many short chains, but it would couple chains and mislead convergence 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -105,6 +106,7 @@ class WelfordVariance:
         self.m2: Tensor | None = None
 
     def update(self, x: Tensor) -> None:
+        """Add one draw per chain, ``x`` ``[chains, d]``."""
         self.n += 1
         if self.mean is None or self.m2 is None:
             self.mean, self.m2 = x.clone(), torch.zeros_like(x)
@@ -114,6 +116,7 @@ class WelfordVariance:
         self.m2 = self.m2 + delta * (x - self.mean)
 
     def variance(self) -> Tensor:
+        """The regularised variance ``[chains, d]`` (needs at least two draws)."""
         assert self.m2 is not None and self.n > 1
         n = self.n
         var = self.m2 / (n - 1)
@@ -152,7 +155,10 @@ def warmup_windows(
 
 
 def find_reasonable_step_size(
-    trial_accept, step_size: Tensor, max_iter: int = 30, threshold: float = 0.5
+    trial_accept: Callable[[Tensor], Tensor],
+    step_size: Tensor,
+    max_iter: int = 30,
+    threshold: float = 0.5,
 ) -> Tensor:
     """Per-chain doubling/halving of ε until the one-step acceptance crosses ``threshold``.
 
@@ -160,7 +166,8 @@ def find_reasonable_step_size(
     at the start is above the threshold, down otherwise, and stops when it crosses.
 
     Args:
-        trial_accept: ``step_size [chains] -> accept_prob [chains]`` (one trial transition).
+        trial_accept: ``step_size [chains] -> accept_prob [chains]``: one transition of the
+            kernel with that step size from a fixed state (see `window_adaptation`).
         step_size: starting ε ``[chains]``.
 
     Returns:

@@ -1,13 +1,61 @@
-"""Shared pieces of every kernel: the state and info tuples and the log-density wrapper.
+"""The kernel contract and the pieces every kernel shares: state, info, log-density wrapper.
 
-A kernel (blackjax style) is a frozen dataclass holding only its configuration (the
-log-density, step size, inverse mass matrix) with two pure methods::
+A kernel (BlackJAX style) is an object holding only its configuration, with two pure
+methods; chains are the leading dimension of every tensor (no loop over chains)::
 
     state = kernel.init(position)                  # position: [chains, d]
     state, info = kernel.step(state, generator)    # one transition of every chain at once
 
-Chains are the leading dimension of every tensor; there is no loop over chains. Event
-shapes with more than one axis are flattened to ``[chains, d]`` by `LogDensity`.
+Contract: what a kernel class must provide to run under `genmodels.mcmc.sample_chains`
+(and `genmodels mcmc --sampler`, and `genmodels compare`) once it is registered with
+``register_method(name, camp="chain", settings=ChainSettings, description=...)``:
+
+- a constructor ``cls(density, step_size, inverse_mass, **kernel_options)``: ``density`` a
+  `LogDensity`, ``step_size`` a ``[chains]`` tensor, ``inverse_mass`` ``None`` (identity)
+  or a diagonal ``[chains, d]`` tensor. Warm-up (`genmodels.mcmc.window_adaptation`)
+  builds the kernel again with every new step size and mass matrix, so the kernel keeps
+  no other state;
+- ``init(position [chains, d]) -> ChainState`` and
+  ``step(state, generator) -> (ChainState, Info)``, drawing randomness only from
+  ``generator`` (on the device of ``position``);
+- ``target_accept``: the acceptance rate that dual averaging tunes ``Info.accept_prob`` to;
+- optionally ``needs_log_prob`` (default True; False if a score alone suffices) and an
+  ``adjusted`` constructor option (kernels that can drop their Metropolis correction
+  are warmed up with it on; see `genmodels.mcmc.ULA`).
+
+Subclassing `Kernel` (a frozen dataclass) gives the constructor, ``init`` and the defaults,
+so a new kernel writes only ``step``. Event shapes with more than one axis are flattened
+to ``[chains, d]`` by `LogDensity`.
+
+Example:
+    A random walk with uniform proposals, registered and run by the library's driver:
+
+    >>> from dataclasses import dataclass
+    >>> from genmodels.catalogue import register_method, unregister_method
+    >>> from genmodels.mcmc import ChainSettings, sample_chains
+    >>> from genmodels.mcmc.base import (ChainState, Kernel, as_per_chain, make_info,
+    ...                                  metropolis_accept)
+    >>> @register_method("uniform_walk", camp="chain", settings=ChainSettings,
+    ...                  description="uniform random-walk Metropolis")
+    ... @dataclass(frozen=True)
+    ... class UniformWalk(Kernel):
+    ...     target_accept: float = 0.3
+    ...     uses_gradient: bool = False
+    ...     def step(self, state, generator):
+    ...         x = state.position                                     # [chains, d]
+    ...         u = torch.rand(x.shape, generator=generator, device=x.device)
+    ...         x_new = x + as_per_chain(self.step_size, x) * (2 * u - 1)
+    ...         lp_new = self.density.value(x_new)
+    ...         accept_prob, accepted = metropolis_accept(lp_new - state.log_prob, generator)
+    ...         keep = accepted[:, None]
+    ...         new = ChainState(torch.where(keep, x_new, x),
+    ...                          torch.where(accepted, lp_new, state.log_prob), None)
+    ...         return new, make_info(accept_prob, accepted)
+    >>> s = sample_chains(lambda x: -0.5 * (x**2).sum(-1), "uniform_walk", event_shape=(2,),
+    ...                   chains=4, draws=200, warmup=200, progress=False)
+    >>> tuple(s.x.shape)
+    (4, 200, 2)
+    >>> unregister_method("uniform_walk")
 """
 
 from __future__ import annotations
@@ -30,6 +78,8 @@ __all__ = [
     "LogDensity",
     "ScoreOnly",
     "as_per_chain",
+    "make_info",
+    "metropolis_accept",
     "sample_momentum",
 ]
 
@@ -205,6 +255,9 @@ class Kernel(abc.ABC):
         step_size: scalar or ``[chains]``.
         inverse_mass: diagonal inverse mass matrix (proposal variance), ``[d]`` or
             ``[chains, d]``; ``None`` means identity.
+        target_accept: the acceptance rate warm-up tunes the step size to.
+        uses_gradient: whether `init` evaluates the gradient (False for RWMH-like kernels).
+        needs_log_prob: False for kernels that run on a score alone (ULA).
     """
 
     density: LogDensity
@@ -217,6 +270,7 @@ class Kernel(abc.ABC):
     needs_log_prob: bool = True
 
     def _inv_mass(self, like: Tensor) -> Tensor:
+        """The inverse mass matrix as a tensor of ``like``'s shape, device and dtype."""
         if self.inverse_mass is None:
             return torch.ones_like(like)
         return self.inverse_mass.to(like).expand_as(like)
@@ -228,37 +282,33 @@ class Kernel(abc.ABC):
             return ChainState(position, lp, grad)
         return ChainState(position, self.density.value(position), None)
 
-    def for_warmup(self) -> Kernel:
-        """The kernel run during warm-up (ULA warms up as MALA; see `ULA`)."""
-        return self
-
-    def trial(self) -> Kernel:
-        """The kernel whose one-step acceptance drives the initial step-size search."""
-        return self
-
     @abc.abstractmethod
     def step(self, state: ChainState, generator: torch.Generator) -> tuple[ChainState, Info]:
         """One transition of every chain: ``(state, generator) -> (new state, Info)``."""
 
-    @staticmethod
-    def _info(
-        accept_prob: Tensor,
-        accepted: Tensor,
-        divergent: Tensor | None = None,
-        num_grad_evals: Tensor | int = 1,
-        tree_depth: Tensor | None = None,
-    ) -> Info:
-        n = accept_prob.shape[0]
-        zeros = torch.zeros(n, dtype=torch.long, device=accept_prob.device)
-        if not isinstance(num_grad_evals, Tensor):
-            num_grad_evals = torch.full_like(zeros, num_grad_evals)
-        return Info(
-            accept_prob,
-            accepted,
-            divergent if divergent is not None else torch.zeros_like(accepted),
-            num_grad_evals,
-            tree_depth if tree_depth is not None else zeros,
-        )
+
+def make_info(
+    accept_prob: Tensor,
+    accepted: Tensor,
+    divergent: Tensor | None = None,
+    num_grad_evals: Tensor | int = 1,
+    tree_depth: Tensor | None = None,
+) -> Info:
+    """An `Info` with the fields a kernel does not track filled in (no divergence, depth 0).
+
+    ``num_grad_evals`` may be a plain int (the same count for every chain).
+    """
+    n = accept_prob.shape[0]
+    zeros = torch.zeros(n, dtype=torch.long, device=accept_prob.device)
+    if not isinstance(num_grad_evals, Tensor):
+        num_grad_evals = torch.full_like(zeros, num_grad_evals)
+    return Info(
+        accept_prob,
+        accepted,
+        divergent if divergent is not None else torch.zeros_like(accepted),
+        num_grad_evals,
+        tree_depth if tree_depth is not None else zeros,
+    )
 
 
 def metropolis_accept(log_ratio: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:

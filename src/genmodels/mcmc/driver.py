@@ -1,30 +1,28 @@
-"""`sample_chains`: warm-up and sampling of batched chains on any log-density or score."""
+"""`sample_chains`: the driver. Resolve the density and the start, warm up with
+`window_adaptation`, then run the tuned kernel (`run_kernel`) and summarise."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from genmodels.budget import Budget
 from genmodels.catalogue import get_method
 from genmodels.errors import InvalidInputError, NotApplicableError
-from genmodels.mcmc.adaptation import (
-    DualAveraging,
-    WelfordVariance,
-    find_reasonable_step_size,
-    warmup_windows,
-)
-from genmodels.mcmc.base import Kernel, LogDensity, ScoreOnly
+from genmodels.mcmc.base import ChainState, Info, Kernel, LogDensity
+from genmodels.mcmc.start import as_log_density, initial_positions
+from genmodels.mcmc.warmup import AdaptationInfo, window_adaptation
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
 
-__all__ = ["MIN_DRAWS", "ChainSamples", "sample_chains"]
+__all__ = ["MIN_DRAWS", "STAT_KEYS", "ChainSamples", "run_kernel", "sample_chains"]
 
 MIN_DRAWS = 100
 """Draws per chain a time allowance never cuts below (enough for split-R-hat and ESS)."""
@@ -46,63 +44,212 @@ class ChainSamples(Samples):
     inverse_mass: Tensor | None = None
 
 
-def _resolve_density(
-    log_prob_or_target: Target | Callable[[Tensor], Tensor] | None,
-    score: Callable[[Tensor], Tensor] | None,
-    event_shape: tuple[int, ...] | None,
-    init: Tensor | None,
-) -> LogDensity:
-    if isinstance(log_prob_or_target, Target):
-        target = log_prob_or_target
-        if not target.has_log_prob:
-            raise NotApplicableError(
-                f"target {target.name!r} has no density; chains need a log-density or score"
-            )
-        # a closed-form score saves the autograd pass
-        closed_form = type(target).score is not Target.score
-        return LogDensity(
-            target.log_prob, tuple(target.event_shape), target.score if closed_form else None
-        )
-    if event_shape is None:
-        if init is None:
-            raise InvalidInputError(
-                "a plain log-density callable needs event_shape= or an init tensor"
-            )
-        event_shape = tuple(init.shape[1:]) if init.ndim > 1 else tuple(init.shape)
-    if log_prob_or_target is not None:
-        if not callable(log_prob_or_target):
-            raise InvalidInputError(
-                f"expected a Target or a callable log-density, got "
-                f"{type(log_prob_or_target).__name__}"
-            )
-        return LogDensity(log_prob_or_target, tuple(event_shape), score_fn=score)
-    if score is None:
-        raise InvalidInputError("give a log-density (or Target) or score=")
-    return ScoreOnly(score, tuple(event_shape))
+STAT_KEYS = ("accept_prob", "divergent", "num_grad_evals", "tree_depth")
+"""The `Info` fields recorded per draw in `ChainSamples.stats`."""
 
 
-def _initial_positions(
-    init: Tensor | None,
-    chains: int,
-    event_shape: tuple[int, ...],
-    init_spread: float,
+def run_kernel(
+    kernel: Kernel,
+    state: ChainState,
+    num_draws: int,
     generator: torch.Generator,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> Tensor:
-    d = math.prod(event_shape)
-    if init is None:  # Stan's default: uniform on (-2, 2) in unconstrained space
-        u = torch.rand(chains, d, generator=generator, device=device, dtype=dtype)
-        return (2 * u - 1) * init_spread
-    init = torch.as_tensor(init).to(device=device, dtype=dtype)
-    if tuple(init.shape) == tuple(event_shape):
-        return init.reshape(1, d).repeat(chains, 1)
-    if tuple(init.shape) == (chains, *event_shape):
-        return init.reshape(chains, d)  # [chains, *event] -> [chains, d]
-    raise InvalidInputError(
-        f"init must have shape {list(event_shape)} or {[chains, *event_shape]}, "
-        f"got {list(init.shape)}"
+    *,
+    budget: Budget | None = None,
+    min_draws: int = MIN_DRAWS,
+    callback: Callable[[int, ChainState, Info], None] | None = None,
+) -> tuple[ChainState, Tensor, dict[str, Tensor]]:
+    """Run ``num_draws`` transitions of ``kernel`` from ``state`` and keep every position.
+
+    With a ``budget``, the loop stops once it has expired, but never before ``min_draws``.
+
+    Returns:
+        ``(last state, positions [chains, draws, d], stats)``; ``stats`` maps each of
+        `STAT_KEYS` to ``[chains, draws]``; ``draws <= num_draws``.
+
+    Example:
+        >>> from genmodels.mcmc import RWMH, LogDensity
+        >>> kernel = RWMH(LogDensity(lambda x: -0.5 * (x**2).sum(-1), (2,)), step_size=1.0)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> state, xs, stats = run_kernel(kernel, kernel.init(torch.zeros(3, 2)), 50, g)
+        >>> xs.shape, stats["accept_prob"].shape
+        (torch.Size([3, 50, 2]), torch.Size([3, 50]))
+    """
+    x = state.position
+    chains, d = x.shape
+    xs = x.new_empty(chains, num_draws, d)
+    stats: dict[str, Tensor] = {}
+    done = num_draws
+    for i in range(num_draws):
+        state, info = kernel.step(state, generator)
+        xs[:, i] = state.position
+        for key in STAT_KEYS:
+            value = getattr(info, key)
+            if key not in stats:
+                stats[key] = value.new_empty(chains, num_draws)
+            stats[key][:, i] = value
+        if callback is not None:
+            callback(i, state, info)
+        if i + 1 >= min_draws and budget is not None and budget.expired():
+            done = i + 1
+            break
+    return state, xs[:, :done], {key: value[:, :done] for key, value in stats.items()}
+
+
+def _placement(
+    init: Tensor | None, device: str | torch.device | None, dtype: torch.dtype | None
+) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype of the chains: as asked, else ``init``'s, else torch's defaults
+    (`torch.set_default_device`), where a target's constants were made too."""
+    if isinstance(init, Tensor):
+        device = device or init.device
+        dtype = dtype or (init.dtype if init.is_floating_point() else None)
+    device = torch.device(device) if device is not None else torch.get_default_device()
+    return device, dtype or torch.get_default_dtype()
+
+
+def _generator(
+    generator: torch.Generator | None, seed: int, device: torch.device
+) -> torch.Generator:
+    """The chains' generator, on their device (a caller's one must already be there)."""
+    if generator is None:
+        return torch.Generator(device=device).manual_seed(seed)
+    if torch.device(generator.device).type != device.type:
+        raise InvalidInputError(
+            f"the generator is on {generator.device} but the chains run on {device}; "
+            f"pass a generator on {device} (or seed=)"
+        )
+    return generator
+
+
+def _summary(
+    xs: Tensor,
+    stats: dict[str, Tensor],
+    warm: AdaptationInfo,
+    density: LogDensity,
+    draws: int,
+    times: tuple[float, float, float, float, float],
+) -> ChainSamples:
+    """The `ChainSamples` of a run: draws in event shape, cost, scalar and per-draw stats."""
+    t_start, t_warm, cpu_warm, t_end, cpu_end = times
+    chains, done = xs.shape[:2]
+    grad_evals_sampling = int(stats["num_grad_evals"].sum())
+    accept = stats["accept_prob"]
+    info = {
+        "accept_rate": float(accept.nanmean()) if accept.isfinite().any() else math.nan,
+        "divergences": float(stats["divergent"].sum()),
+        "step_size_mean": float(warm.step_size.mean()),
+        "grad_evals_warmup": float(warm.num_grad_evals),
+        "grad_evals_sampling": float(grad_evals_sampling),
+        "seconds_warmup": t_warm - t_start,
+        "seconds_sampling": t_end - t_warm,
+        # CPU time of this process: less sensitive than wall time to a shared machine
+        "cpu_seconds_sampling": cpu_end - cpu_warm,
+        "draws": float(done),
+        "stopped_by_budget": float(done < draws),
+    }
+    return ChainSamples(
+        x=xs.reshape(chains, done, *density.event_shape),  # [chains, draws, *event]
+        chains=chains,
+        nfe=warm.num_grad_evals + grad_evals_sampling,
+        seconds=t_end - t_start,
+        info=info,
+        stats=stats,
+        step_size=warm.step_size,
+        inverse_mass=warm.inverse_mass,
     )
+
+
+class _Start(NamedTuple):
+    density: LogDensity
+    position: Tensor  # [chains, d]
+    generator: torch.Generator
+    step_size: float | None
+    adapt_step_size: bool
+
+
+def _prepare(
+    kernel_cls: Any,
+    sampler: str,
+    log_prob_or_target: Target | Callable[[Tensor], Tensor] | None,
+    *,
+    chains: int,
+    draws: int,
+    warmup: int,
+    init: Tensor | None,
+    init_spread: float,
+    event_shape: tuple[int, ...] | None,
+    score: Callable[[Tensor], Tensor] | None,
+    step_size: float | None,
+    adapt_step_size: bool,
+    generator: torch.Generator | None,
+    seed: int,
+    device: str | torch.device | None,
+    dtype: torch.dtype | None,
+) -> _Start:
+    """Check the run, resolve the density and draw (or place) the start points."""
+    if chains < 1 or draws < 1 or warmup < 0:
+        raise InvalidInputError(
+            f"need chains >= 1, draws >= 1, warmup >= 0 (got {chains}, {draws}, {warmup})"
+        )
+    density = as_log_density(log_prob_or_target, score, event_shape, init)
+    if not density.has_log_prob and getattr(kernel_cls, "needs_log_prob", True):
+        raise NotApplicableError(
+            f"sampler {sampler!r} needs a log-density; with only a score use 'ula'"
+        )
+    device, dtype = _placement(init, device, dtype)
+    generator = _generator(generator, seed, device)
+    x0 = initial_positions(
+        init,
+        chains,
+        density.event_shape,
+        spread=init_spread,
+        generator=generator,
+        device=device,
+        dtype=dtype,
+    )  # [chains, d]
+    density.check_init(x0)
+    if not density.has_log_prob:  # no acceptance to adapt to: a fixed step
+        adapt_step_size = False
+        step_size = 1e-2 if step_size is None else step_size
+    return _Start(density, x0, generator, step_size, adapt_step_size)
+
+
+def _run(
+    kernel_cls: Any,
+    sampler: str,
+    start: _Start,
+    warmup: int,
+    draws: int,
+    adapt_mass: bool,
+    kernel_options: dict[str, Any] | None,
+    progress: bool,
+    budget: Budget | None,
+) -> ChainSamples:
+    """Warm up (`window_adaptation`), sample (`run_kernel`), time both and summarise."""
+    # disable=None: no bar when stderr is not a terminal (CI logs, pipes)
+    bar = tqdm(total=warmup + draws, disable=None if progress else True, leave=False)
+    bar.set_description(f"{sampler} warm-up")
+    t_start = time.perf_counter()
+    kernel, state, warm = window_adaptation(
+        kernel_cls,
+        start.density,
+        start.position,
+        num_steps=warmup,
+        generator=start.generator,
+        step_size=start.step_size,
+        adapt_step_size=start.adapt_step_size,
+        adapt_mass=adapt_mass,
+        kernel_options=kernel_options,
+        callback=lambda *_: bar.update(1),
+    )
+    t_warm, cpu_warm = time.perf_counter(), time.process_time()
+    bar.set_description(f"{sampler} sampling")
+    state, xs, stats = run_kernel(
+        kernel, state, draws, start.generator, budget=budget, callback=lambda *_: bar.update(1)
+    )
+    bar.close()
+    times = (t_start, t_warm, cpu_warm, time.perf_counter(), time.process_time())
+    return _summary(xs, stats, warm, start.density, draws, times)
 
 
 def sample_chains(
@@ -125,45 +272,35 @@ def sample_chains(
     progress: bool = True,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
-    max_seconds: float | None = None,
+    budget: Budget | None = None,
 ) -> ChainSamples:
     """Run ``chains`` chains of ``sampler`` together: warm-up, then ``draws`` draws each.
 
-    Warm-up (when ``warmup > 0``) tunes a per-chain step size by dual averaging to the
-    kernel's target acceptance (0.8 HMC/NUTS, 0.574 MALA, 0.234 RWMH) and a per-chain
-    diagonal inverse mass matrix from Stan's windows (75 / 25, 50, ... / 50 iterations).
+    Warm-up is `window_adaptation` (per-chain step size and diagonal mass matrix, Stan's
+    schedule); sampling is `run_kernel` with the tuned kernel.
 
     Args:
         log_prob_or_target: a `Target` with a density, or any callable
             ``log_prob(x: [chains, *event]) -> [chains]`` (need not be normalised).
-        sampler: ``rwmh``, ``mala``, ``ula``, ``hmc`` or ``nuts``: any chain
-            of `genmodels.catalogue`.
-        chains, draws, warmup: layout and length of the run.
+        sampler: any chain of `genmodels.catalogue` (``rwmh``, ``mala``, ``ula``, ...).
         init: start points ``[chains, *event]`` or ``[*event]``; default uniform on
-            ``(-init_spread, init_spread)``.
-        event_shape: needed for a plain callable when ``init`` is not given.
-        score: ∇ log p; alone (no log-density) it runs ``ula`` only, with a fixed
-            ``step_size`` (default 0.01) since there is no acceptance to adapt to.
+            ``(-init_spread, init_spread)``. ``event_shape``: for a callable without init.
+        score: ∇ log p; alone it runs ``ula`` only, with a fixed ``step_size`` (default 0.01).
         step_size: fixed or starting step size (default: found by a doubling search).
-        kernel_options: extra kernel fields, e.g. ``{"num_steps": 20}`` for HMC or
-            ``{"max_tree_depth": 8}`` for NUTS.
-        generator / seed: randomness (a generator wins over the seed).
-        progress: show a tqdm progress bar.
-        max_seconds: a time allowance for the whole run: sampling stops early, with fewer
-            draws, once it is used up (never before `MIN_DRAWS` draws; warm-up always
-            completes, since a half-adapted kernel is worse than fewer draws). ``info``
-            records ``draws`` and ``stopped_by_budget``.
+        kernel_options: kernel fields, e.g. ``{"num_steps": 20}`` (HMC).
+        generator / seed: randomness (a generator, on ``device``, wins over the seed).
+        adapt_step_size, adapt_mass: what warm-up tunes; ``progress``: a tqdm bar.
+        budget: a time allowance: sampling stops once it has expired, never before
+            `MIN_DRAWS` draws (warm-up always completes: a half-adapted kernel is worse
+            than fewer draws); ``info`` records ``draws`` and ``stopped_by_budget``.
 
     Returns:
-        `ChainSamples` with ``x`` ``[chains, draws, *event]``, ``nfe`` the gradient (for
-        RWMH: density) evaluations of warm-up and sampling summed over chains,
-        ``seconds``, ``info`` scalar summaries and ``stats`` per-draw tensors.
+        `ChainSamples`: ``x`` ``[chains, draws, *event]``, ``nfe`` the gradient (RWMH:
+        density) evaluations of warm-up and sampling, ``info`` and per-draw ``stats``.
 
     Raises:
-        InvalidInputError: non-finite log-density at the start, a log-density of the
-            wrong output shape, bad init.
-        NotApplicableError: a target without a density, or a kernel that needs a
-            log-density given only a score.
+        InvalidInputError: non-finite log-density at the start, bad shapes or init;
+        NotApplicableError: no density, or a kernel that needs one given only a score.
 
     Example:
         >>> s = sample_chains(lambda x: -0.5 * (x**2).sum(-1), "nuts", event_shape=(2,),
@@ -172,132 +309,24 @@ def sample_chains(
         (2, 50, 2)
     """
     kernel_cls = get_method(sampler, "chain").build
-    if chains < 1 or draws < 1 or warmup < 0:
-        raise InvalidInputError(
-            f"need chains >= 1, draws >= 1, warmup >= 0 (got {chains}, {draws}, {warmup})"
-        )
-    density = _resolve_density(log_prob_or_target, score, event_shape, init)
-    if not density.has_log_prob and kernel_cls.needs_log_prob:
-        raise NotApplicableError(
-            f"sampler {sampler!r} needs a log-density; with only a score use 'ula'"
-        )
-    if isinstance(init, Tensor):
-        device = device or init.device
-        dtype = dtype or (init.dtype if init.is_floating_point() else None)
-    device = torch.device(device or "cpu")
-    dtype = dtype or torch.get_default_dtype()
-    if generator is None:
-        generator = torch.Generator(device=device).manual_seed(seed)
-
-    x0 = _initial_positions(
-        init, chains, density.event_shape, init_spread, generator, device, dtype
-    )  # [chains, d]
-    density.check_init(x0)
-    if not density.has_log_prob:
-        adapt_step_size = False
-        step_size = 1e-2 if step_size is None else step_size
-    eps = torch.full((chains,), 1.0 if step_size is None else step_size, device=device, dtype=dtype)
-    sampling_kernel: Kernel = kernel_cls(density, eps, None, **(kernel_options or {}))
-    kernel = sampling_kernel.for_warmup()
-    state = kernel.init(x0)
-
-    def search_step_size(kernel: Kernel, eps: Tensor) -> Tensor:
-        trial = kernel.trial()
-        return find_reasonable_step_size(
-            lambda e: replace(trial, step_size=e).step(state, generator)[1].accept_prob, eps
-        )
-
-    t_start = time.perf_counter()
-    # disable=None: no bar when stderr is not a terminal (CI logs, pipes)
-    bar = tqdm(
-        total=warmup + draws,
-        disable=None if progress else True,
-        desc=f"{sampler} warm-up",
-        leave=False,
-    )
-    grad_evals_warmup = torch.zeros((), dtype=torch.long, device=device)
-    if warmup > 0 and adapt_step_size and step_size is None:
-        eps = search_step_size(kernel, eps)
-    dual = DualAveraging(kernel.target_accept)
-    dual_state = dual.init(eps)
-    windows = warmup_windows(warmup) if adapt_mass else []
-    window_ends = {end: start for start, end in windows}
-    window_starts = {start for start, _ in windows}
-    welford: WelfordVariance | None = None
-    for t in range(warmup):
-        kernel = replace(kernel, step_size=eps)
-        state, info = kernel.step(state, generator)
-        grad_evals_warmup += info.num_grad_evals.sum()
-        if adapt_step_size:
-            dual_state = dual.update(dual_state, info.accept_prob)
-            eps = dual_state.log_step.exp()
-        if t in window_starts:
-            welford = WelfordVariance()
-        if welford is not None:
-            welford.update(state.position)
-        if t + 1 in window_ends and welford is not None:
-            kernel = replace(kernel, inverse_mass=welford.variance())
-            welford = None
-            if adapt_step_size:
-                # Restart dual averaging around the averaged step size (as NumPyro does);
-                # a fresh doubling search here overshoots and biases the short final phase.
-                eps = dual.final_step_size(dual_state)
-                dual_state = dual.init(eps)
-        bar.update(1)
-    if warmup > 0 and adapt_step_size:
-        eps = dual.final_step_size(dual_state)
-    kernel = replace(sampling_kernel, step_size=eps, inverse_mass=kernel.inverse_mass)
-    t_warm, cpu_warm = time.perf_counter(), time.process_time()
-
-    d = x0.shape[1]
-    xs = x0.new_empty(chains, draws, d)
-    stats = {
-        "accept_prob": x0.new_empty(chains, draws),
-        "divergent": torch.empty(chains, draws, dtype=torch.bool, device=device),
-        "num_grad_evals": torch.empty(chains, draws, dtype=torch.long, device=device),
-        "tree_depth": torch.empty(chains, draws, dtype=torch.long, device=device),
-    }
-    bar.set_description(f"{sampler} sampling")
-    deadline = math.inf if max_seconds is None else t_start + max_seconds
-    done = draws
-    for i in range(draws):
-        state, info = kernel.step(state, generator)
-        xs[:, i] = state.position
-        for key in stats:
-            stats[key][:, i] = getattr(info, key)
-        bar.update(1)
-        if i + 1 >= MIN_DRAWS and time.perf_counter() > deadline:
-            done = i + 1
-            break
-    bar.close()
-    if done < draws:
-        xs = xs[:, :done]
-        stats = {key: value[:, :done] for key, value in stats.items()}
-    t_end, cpu_end = time.perf_counter(), time.process_time()
-
-    grad_evals_sampling = int(stats["num_grad_evals"].sum())
-    nfe = int(grad_evals_warmup) + grad_evals_sampling
-    accept = stats["accept_prob"]
-    info_summary = {
-        "accept_rate": float(accept.nanmean()) if accept.isfinite().any() else math.nan,
-        "divergences": float(stats["divergent"].sum()),
-        "step_size_mean": float(eps.mean()),
-        "grad_evals_warmup": float(grad_evals_warmup),
-        "grad_evals_sampling": float(grad_evals_sampling),
-        "seconds_warmup": t_warm - t_start,
-        "seconds_sampling": t_end - t_warm,
-        # CPU time of this process: less sensitive than wall time to a shared machine
-        "cpu_seconds_sampling": cpu_end - cpu_warm,
-        "draws": float(done),
-        "stopped_by_budget": float(done < draws),
-    }
-    return ChainSamples(
-        x=xs.reshape(chains, done, *density.event_shape),  # [chains, draws, *event]
+    start = _prepare(
+        kernel_cls,
+        sampler,
+        log_prob_or_target,
         chains=chains,
-        nfe=nfe,
-        seconds=t_end - t_start,
-        info=info_summary,
-        stats=stats,
-        step_size=eps,
-        inverse_mass=kernel.inverse_mass,
+        draws=draws,
+        warmup=warmup,
+        init=init,
+        init_spread=init_spread,
+        event_shape=event_shape,
+        score=score,
+        step_size=step_size,
+        adapt_step_size=adapt_step_size,
+        generator=generator,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+    )
+    return _run(
+        kernel_cls, sampler, start, warmup, draws, adapt_mass, kernel_options, progress, budget
     )

@@ -8,6 +8,7 @@ H(x, r) = -log p(x) + ½ rᵀ M⁻¹ r -> ``energy``, L -> ``num_steps``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,8 +19,8 @@ from genmodels.mcmc.base import (
     ChainState,
     Info,
     Kernel,
-    LogDensity,
     as_per_chain,
+    make_info,
     metropolis_accept,
     sample_momentum,
 )
@@ -37,7 +38,7 @@ def kinetic_energy(r: Tensor, inverse_mass: Tensor) -> Tensor:
 
 
 def leapfrog(
-    density: LogDensity,
+    value_and_grad: Callable[[Tensor], tuple[Tensor, Tensor]],
     x: Tensor,
     r: Tensor,
     grad: Tensor,
@@ -46,12 +47,19 @@ def leapfrog(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """One velocity-Verlet step of every chain (``eps`` ``[chains, 1]`` may be negative).
 
+    Args:
+        value_and_grad: ``x [chains, d] -> (log p(x) [chains], ∇ log p(x) [chains, d])``,
+            e.g. `LogDensity.value_and_grad` (NUTS passes one that skips finished chains).
+        x, r, grad: position, momentum and ∇ log p(x), ``[chains, d]`` each.
+        eps: step size ``[chains, 1]`` (negative to integrate backwards in time).
+        inverse_mass: diagonal M⁻¹ ``[chains, d]``.
+
     Returns:
         ``(x', r', log p(x'), ∇ log p(x'))``; one gradient evaluation.
     """
     r_half = r + 0.5 * eps * grad
     x_new = x + eps * inverse_mass * r_half
-    lp_new, grad_new = density.value_and_grad(x_new)
+    lp_new, grad_new = value_and_grad(x_new)
     r_new = r_half + 0.5 * eps * grad_new
     return x_new, r_new, lp_new, grad_new
 
@@ -85,9 +93,6 @@ class HMC(Kernel):
 
     num_steps: int = 10
 
-    def trial(self) -> Kernel:
-        return HMC(self.density, self.step_size, self.inverse_mass, num_steps=1)
-
     def step(self, state: ChainState, generator: torch.Generator) -> tuple[ChainState, Info]:
         x0, lp0, grad0 = state.position, state.log_prob, state.grad
         assert grad0 is not None
@@ -102,7 +107,7 @@ class HMC(Kernel):
         x, r, lp, grad = x0, r0, lp0, grad0
         x_end, r_end, lp_end, grad_end = x0, r0, lp0, grad0
         for i in range(1, int(n_steps.max()) + 1):
-            x, r, lp, grad = leapfrog(self.density, x, r, grad, eps, inv_mass)
+            x, r, lp, grad = leapfrog(self.density.value_and_grad, x, r, grad, eps, inv_mass)
             stop = (n_steps == i)[:, None]
             x_end = torch.where(stop, x, x_end)
             r_end = torch.where(stop, r, r_end)
@@ -117,4 +122,4 @@ class HMC(Kernel):
             torch.where(accepted, lp_end, lp0),
             torch.where(accepted[:, None], grad_end, grad0),
         )
-        return new, self._info(accept_prob, accepted, delta > DIVERGENCE_THRESHOLD, n_steps)
+        return new, make_info(accept_prob, accepted, delta > DIVERGENCE_THRESHOLD, n_steps)

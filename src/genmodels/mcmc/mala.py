@@ -20,7 +20,14 @@ import torch
 from torch import Tensor
 
 from genmodels.catalogue import register_method
-from genmodels.mcmc.base import ChainState, Info, Kernel, as_per_chain, metropolis_accept
+from genmodels.mcmc.base import (
+    ChainState,
+    Info,
+    Kernel,
+    as_per_chain,
+    make_info,
+    metropolis_accept,
+)
 from genmodels.mcmc.settings import ChainSettings
 
 __all__ = ["MALA", "ULA"]
@@ -84,7 +91,7 @@ class MALA(Kernel):
             torch.where(accepted, lp_new, state.log_prob),
             torch.where(accepted[:, None], grad_new, grad),
         )
-        return new, self._info(accept_prob, accepted, divergent=~torch.isfinite(x_new).all(-1))
+        return new, make_info(accept_prob, accepted, divergent=~torch.isfinite(x_new).all(-1))
 
 
 @register_method(
@@ -99,18 +106,14 @@ class ULA(MALA):
     """Unadjusted Langevin algorithm: MALA without the Metropolis–Hastings correction.
 
     Needs only the score, so it runs on learned scores. Its stationary law is biased by
-    O(ε²). When a log-density is known, warm-up runs MALA (an unadjusted chain with a
-    too-large trial step would fly off to infinity) and tunes ε to a MALA acceptance of
-    0.9 — smaller than MALA's optimal step, because at that step the unadjusted chain is
-    close to unstable in stiff directions and its bias is large; sampling then drops the
-    correction. With only a score, ε is fixed by the user.
+    O(ε²). When a log-density is known, warm-up runs it with ``adjusted=True``, i.e. as
+    MALA (`window_adaptation` does so for every kernel with an ``adjusted`` option: an
+    unadjusted chain with a too-large trial step would fly off to infinity), and tunes ε
+    to a MALA acceptance of 0.9 — smaller than MALA's optimal step, because at that step
+    the unadjusted chain is close to unstable in stiff directions and its bias is large;
+    sampling then drops the correction. With only a score, ε is fixed by the user.
     """
 
     target_accept: float = 0.9
     adjusted: bool = False
     needs_log_prob: bool = False
-
-    def for_warmup(self) -> Kernel:
-        if not self.density.has_log_prob:
-            return self
-        return MALA(self.density, self.step_size, self.inverse_mass, self.target_accept)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -33,12 +34,13 @@ from genmodels.mcmc.base import (
     Info,
     Kernel,
     as_per_chain,
+    make_info,
     sample_momentum,
 )
-from genmodels.mcmc.hmc import DIVERGENCE_THRESHOLD, HMC, kinetic_energy
+from genmodels.mcmc.hmc import DIVERGENCE_THRESHOLD, kinetic_energy, leapfrog
 from genmodels.mcmc.settings import ChainSettings
 
-__all__ = ["NUTS", "checkpoint_indices", "is_turning"]
+__all__ = ["NUTS", "checkpoint_indices", "is_turning", "progressive_choice"]
 
 
 def is_turning(r_left: Tensor, r_right: Tensor, r_sum: Tensor, inverse_mass: Tensor) -> Tensor:
@@ -63,6 +65,134 @@ def checkpoint_indices(n: int) -> tuple[int, int]:
     idx_max = bin(n >> 1).count("1")
     trailing_ones = len(bin(n)) - len(bin(n).rstrip("1")) if n & 1 else 0
     return idx_max - trailing_ones + 1, idx_max
+
+
+def _uniform(like: Tensor, generator: torch.Generator) -> Tensor:
+    """U(0, 1) draws ``[chains]`` on ``like``'s device and dtype."""
+    return torch.rand(like.shape[0], generator=generator, dtype=like.dtype, device=like.device)
+
+
+def progressive_choice(
+    log_w: Tensor, log_w_leaf: Tensor, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Uniform progressive (multinomial) sampling inside a sub-tree.
+
+    The new leaf replaces the sub-tree's sample with probability w_leaf / (w + w_leaf), so
+    after all leaves each was chosen with probability proportional to its weight.
+
+    Returns:
+        ``(take [chains] bool, log(w + w_leaf) [chains])``.
+    """
+    log_w_new = torch.logaddexp(log_w, log_w_leaf)
+    take = _uniform(log_w, generator) < (log_w_leaf - log_w_new).exp()
+    return take, log_w_new
+
+
+class _Trajectory(NamedTuple):
+    """The tree of every chain so far. Leaves are packed as ``[x | r | grad]`` ``[chains, 3d]``,
+    the sample as ``[x | log p | grad]`` ``[chains, 2d + 1]``; the rest are ``[chains]``."""
+
+    left: Tensor
+    right: Tensor
+    proposal: Tensor
+    log_w: Tensor  # log Σ exp(-(H - H₀)) over the trajectory
+    r_sum: Tensor  # [chains, d]
+    sum_accept: Tensor
+    num_leaves: Tensor
+    depth: Tensor
+    done: Tensor
+    divergent: Tensor
+    moved: Tensor
+
+
+class _SubTree(NamedTuple):
+    """A sub-tree being doubled onto one end: its last leaf, sample and sums (as above)."""
+
+    leaf: Tensor
+    proposal: Tensor
+    log_w: Tensor
+    r_sum: Tensor
+    sum_accept: Tensor
+    num_leaves: Tensor
+    turning: Tensor
+    divergent: Tensor
+
+
+class _Checkpoints(NamedTuple):
+    """Momenta and momentum sums at the checkpoints of the iterative U-turn scheme,
+    ``[max_tree_depth, chains, d]`` each, written in place."""
+
+    r: Tensor
+    r_sum: Tensor
+
+    def turning(self, k: int, r: Tensor, r_sum: Tensor, inverse_mass: Tensor) -> Tensor:
+        """Whether a balanced sub-tree that leaf ``k`` closes U-turns ``[chains]``.
+
+        Even leaves open a checkpoint (and close nothing); odd leaves close the sub-trees
+        whose checkpoints are ``idx_min..idx_max`` and check each of them.
+        """
+        idx_min, idx_max = checkpoint_indices(k)
+        if k % 2 == 0:
+            self.r[idx_max] = r
+            self.r_sum[idx_max] = r_sum
+            return torch.zeros(r.shape[0], dtype=torch.bool, device=r.device)
+        r_c = self.r[idx_min : idx_max + 1]  # [m, chains, d]
+        sub_sum = r_sum - self.r_sum[idx_min : idx_max + 1] + r_c
+        return is_turning(r_c, r, sub_sum, inverse_mass).any(0)
+
+
+def _start(x0: Tensor, r0: Tensor, lp0: Tensor, grad0: Tensor) -> _Trajectory:
+    """The one-leaf trajectory at (θ₀, ρ₀), whose weight is exp(-0) = 1."""
+    chains = x0.shape[0]
+    no = torch.zeros(chains, dtype=torch.bool, device=x0.device)
+    zero = torch.zeros(chains, dtype=torch.long, device=x0.device)
+    leaf = torch.cat([x0, r0, grad0], dim=1)
+    return _Trajectory(
+        left=leaf,
+        right=leaf,
+        proposal=torch.cat([x0, lp0[:, None], grad0], dim=1),
+        log_w=x0.new_zeros(chains),
+        r_sum=r0.clone(),
+        sum_accept=x0.new_zeros(chains),
+        num_leaves=zero,
+        depth=zero,
+        done=no,
+        divergent=no,
+        moved=no,
+    )
+
+
+def _merge(
+    tree: _Trajectory,
+    sub: _SubTree,
+    going_right: Tensor,
+    inverse_mass: Tensor,
+    generator: torch.Generator,
+) -> _Trajectory:
+    """Add the sub-tree to the end it grew from: biased progressive sampling (never into a
+    sub-tree that U-turned or diverged), then the U-turn check of the whole trajectory."""
+    d = tree.r_sum.shape[1]
+    building = ~tree.done  # the chains that doubled their tree at this depth
+    p_move = (sub.log_w - tree.log_w).exp().clamp(max=1.0)
+    p_move = torch.where(sub.turning | sub.divergent, 0.0, p_move)
+    take = building & (_uniform(tree.log_w, generator) < p_move)
+    right = torch.where((building & going_right)[:, None], sub.leaf, tree.right)
+    left = torch.where((building & ~going_right)[:, None], sub.leaf, tree.left)
+    r_sum = tree.r_sum + sub.r_sum
+    turning = is_turning(left[:, d : 2 * d], right[:, d : 2 * d], r_sum, inverse_mass)
+    return _Trajectory(
+        left=left,
+        right=right,
+        proposal=torch.where(take[:, None], sub.proposal, tree.proposal),
+        log_w=torch.where(building, torch.logaddexp(tree.log_w, sub.log_w), tree.log_w),
+        r_sum=r_sum,
+        sum_accept=tree.sum_accept + sub.sum_accept,
+        num_leaves=tree.num_leaves + sub.num_leaves,
+        depth=tree.depth + building,
+        done=tree.done | (building & (sub.turning | sub.divergent | turning)),
+        divergent=tree.divergent | (building & sub.divergent),
+        moved=tree.moved | take,
+    )
 
 
 @register_method(
@@ -94,7 +224,8 @@ class NUTS(Kernel):
     compact_below: float = 0.5
     compact_min_chains: int = 64
 
-    def _value_and_grad(self, x: Tensor, active: Tensor, chains: int) -> tuple[Tensor, Tensor]:
+    def _value_and_grad(self, x: Tensor, active: Tensor) -> tuple[Tensor, Tensor]:
+        chains = x.shape[0]
         if chains >= self.compact_min_chains:
             idx = active.nonzero().squeeze(1)
             if idx.numel() < self.compact_below * chains:
@@ -103,115 +234,103 @@ class NUTS(Kernel):
                 return lp, torch.zeros_like(x).index_copy_(0, idx, g_active)
         return self.density.value_and_grad(x)
 
-    def trial(self) -> Kernel:
-        return HMC(self.density, self.step_size, self.inverse_mass, num_steps=1)
+    def _add_leaf(
+        self,
+        sub: _SubTree,
+        k: int,
+        active: Tensor,
+        eps: Tensor,
+        inverse_mass: Tensor,
+        energy0: Tensor,
+        checkpoints: _Checkpoints,
+        generator: torch.Generator,
+    ) -> _SubTree:
+        """Leaf ``k`` of the sub-tree: one leapfrog step from its last leaf, the
+        multinomial choice, the sums, and the divergence and U-turn checks.
+
+        A chain that stopped (``~active``) gets log-weight -inf, which masks it out of every
+        sum without a `where` per accumulator.
+        """
+        d = sub.r_sum.shape[1]
+        x, r, g = sub.leaf.split(d, dim=1)
+        x, r, lp, g = leapfrog(
+            lambda z: self._value_and_grad(z, active), x, r, g, eps, inverse_mass
+        )
+        delta = torch.nan_to_num(-lp + kinetic_energy(r, inverse_mass) - energy0, nan=math.inf)
+        log_w_leaf = torch.where(active, -delta, -math.inf)  # log exp(-(H - H0))
+        take, log_w = progressive_choice(sub.log_w, log_w_leaf, generator)
+        r_sum = sub.r_sum + r * active[:, None]
+        turning = active & checkpoints.turning(k, r, r_sum, inverse_mass)
+        return _SubTree(
+            leaf=torch.where(active[:, None], torch.cat([x, r, g], dim=1), sub.leaf),
+            proposal=torch.where(
+                take[:, None], torch.cat([x, lp[:, None], g], dim=1), sub.proposal
+            ),
+            log_w=log_w,
+            r_sum=r_sum,
+            sum_accept=sub.sum_accept + log_w_leaf.clamp(max=0.0).exp(),
+            num_leaves=sub.num_leaves + active,
+            turning=sub.turning | turning,
+            divergent=sub.divergent | (active & (delta > DIVERGENCE_THRESHOLD)),
+        )
+
+    def _build_subtree(
+        self,
+        depth: int,
+        tree: _Trajectory,
+        going_right: Tensor,
+        eps: Tensor,
+        inverse_mass: Tensor,
+        energy0: Tensor,
+        checkpoints: _Checkpoints,
+        generator: torch.Generator,
+    ) -> _SubTree:
+        """Up to ``2**depth`` leaves from the chosen end of every chain's trajectory; a chain
+        stops early at a divergence or a U-turn of one of the sub-tree's own sub-trees."""
+        eps_dir = torch.where(going_right[:, None], eps, -eps)  # [chains, 1]
+        sub = _SubTree(
+            leaf=torch.where(going_right[:, None], tree.right, tree.left),
+            proposal=tree.proposal,
+            log_w=torch.full_like(tree.log_w, -math.inf),
+            r_sum=torch.zeros_like(tree.r_sum),
+            sum_accept=torch.zeros_like(tree.log_w),
+            num_leaves=torch.zeros_like(tree.num_leaves),
+            turning=torch.zeros_like(tree.done),
+            divergent=torch.zeros_like(tree.done),
+        )
+        stopped = tree.done
+        for k in range(2**depth):
+            if k > 0 and bool(stopped.all()):
+                break
+            sub = self._add_leaf(
+                sub, k, ~stopped, eps_dir, inverse_mass, energy0, checkpoints, generator
+            )
+            stopped = tree.done | sub.turning | sub.divergent
+        return sub
 
     def step(self, state: ChainState, generator: torch.Generator) -> tuple[ChainState, Info]:
         x0, lp0, grad0 = state.position, state.log_prob, state.grad
         assert grad0 is not None
         chains, d = x0.shape
-        dev, dt = x0.device, x0.dtype
         inv_mass = self._inv_mass(x0)
         eps = as_per_chain(self.step_size, x0)  # [chains, 1]
         r0 = sample_momentum(inv_mass, x0, generator)
-        energy0 = -lp0 + kinetic_energy(r0, inv_mass)
-
-        def rand(*shape: int) -> Tensor:
-            return torch.rand(shape, generator=generator, dtype=dt, device=dev)
-
-        # Trajectory: leaves packed as [x | r | grad] -> [chains, 3d]; proposal as
-        # [x | log p | grad] -> [chains, 2d + 1].
-        left = right = torch.cat([x0, r0, grad0], dim=1)
-        proposal = torch.cat([x0, lp0[:, None], grad0], dim=1)
-        log_w = torch.zeros(chains, dtype=dt, device=dev)  # weight of θ₀ is exp(-0)
-        r_sum = r0.clone()
-        sum_accept = torch.zeros_like(log_w)
-        num_leaves = torch.zeros(chains, dtype=torch.long, device=dev)
-        depth = torch.zeros_like(num_leaves)
-        done = torch.zeros(chains, dtype=torch.bool, device=dev)
-        divergent = torch.zeros_like(done)
-        moved = torch.zeros_like(done)
-        r_ckpts = x0.new_zeros(self.max_tree_depth, chains, d)
-        r_sum_ckpts = x0.new_zeros(self.max_tree_depth, chains, d)
-
+        energy0 = -lp0 + kinetic_energy(r0, inv_mass)  # H(θ₀, ρ₀)
+        tree = _start(x0, r0, lp0, grad0)
+        checkpoints = _Checkpoints(
+            x0.new_zeros(self.max_tree_depth, chains, d),
+            x0.new_zeros(self.max_tree_depth, chains, d),
+        )
         for j in range(self.max_tree_depth):
-            building = ~done  # chains that double their tree at this depth
-            going_right = rand(chains) < 0.5
-            eps_dir = torch.where(going_right[:, None], eps, -eps)  # [chains, 1]
-            half_eps = 0.5 * eps_dir
-            eps_inv_mass = eps_dir * inv_mass  # [chains, d]
-            leaf = torch.where(going_right[:, None], right, left)  # leaf to extend from
-            # Sub-tree of up to 2^j leaves, sampled uniformly-progressively (multinomial).
-            # A chain that stopped gets log-weight -inf for its later leaves, which masks
-            # it out of every sum below without a `where` per accumulator.
-            sub_proposal = proposal
-            sub_log_w = torch.full_like(log_w, -math.inf)
-            sub_r_sum = torch.zeros_like(r0)
-            sub_accept = torch.zeros_like(log_w)
-            sub_leaves = torch.zeros_like(num_leaves)
-            sub_turning = torch.zeros_like(done)
-            sub_divergent = torch.zeros_like(done)
-            stopped = done.clone()
-            for k in range(2**j):
-                if k > 0 and bool(stopped.all()):
-                    break
-                active = ~stopped
-                x, r, g = leaf.split(d, dim=1)
-                # leapfrog (velocity Verlet), one gradient evaluation
-                r = r + half_eps * g
-                x = x + eps_inv_mass * r
-                lp, g = self._value_and_grad(x, active, chains)
-                r = r + half_eps * g
-                delta = torch.nan_to_num(-lp + kinetic_energy(r, inv_mass) - energy0, nan=math.inf)
-                log_w_leaf = torch.where(active, -delta, -math.inf)  # log exp(-(H - H0))
-                leaf = torch.where(active[:, None], torch.cat([x, r, g], dim=1), leaf)
-                sub_log_w_new = torch.logaddexp(sub_log_w, log_w_leaf)
-                take = rand(chains) < (log_w_leaf - sub_log_w_new).exp()
-                sub_proposal = torch.where(
-                    take[:, None], torch.cat([x, lp[:, None], g], dim=1), sub_proposal
-                )
-                sub_log_w = sub_log_w_new
-                sub_r_sum = sub_r_sum + r * active[:, None]
-                sub_accept = sub_accept + log_w_leaf.clamp(max=0.0).exp()
-                sub_leaves = sub_leaves + active
-                diverged = active & (delta > DIVERGENCE_THRESHOLD)
-                sub_divergent = sub_divergent | diverged
-                stopped = stopped | diverged
-                # U-turns of the balanced sub-trees that leaf k closes (iterative scheme):
-                # even leaves open a checkpoint, odd leaves close sub-trees and check them.
-                idx_min, idx_max = checkpoint_indices(k)
-                if k % 2 == 0:
-                    r_ckpts[idx_max] = r
-                    r_sum_ckpts[idx_max] = sub_r_sum
-                else:
-                    r_c = r_ckpts[idx_min : idx_max + 1]  # [m, chains, d]
-                    sub_sum = sub_r_sum - r_sum_ckpts[idx_min : idx_max + 1] + r_c
-                    turning = active & is_turning(r_c, r, sub_sum, inv_mass).any(0)
-                    sub_turning = sub_turning | turning
-                    stopped = stopped | turning
-
-            # Merge the sub-tree into the trajectory: biased progressive sampling, and
-            # never move into a sub-tree that U-turned or diverged.
-            p_move = (sub_log_w - log_w).exp().clamp(max=1.0)
-            p_move = torch.where(sub_turning | sub_divergent, 0.0, p_move)
-            take = building & (rand(chains) < p_move)
-            proposal = torch.where(take[:, None], sub_proposal, proposal)
-            moved = moved | take
-            log_w = torch.where(building, torch.logaddexp(log_w, sub_log_w), log_w)
-            r_sum = r_sum + sub_r_sum
-            sum_accept = sum_accept + sub_accept
-            num_leaves = num_leaves + sub_leaves
-            right = torch.where((building & going_right)[:, None], leaf, right)
-            left = torch.where((building & ~going_right)[:, None], leaf, left)
-            depth = depth + building
-            r_left, r_right = left[:, d : 2 * d], right[:, d : 2 * d]
-            turning = is_turning(r_left, r_right, r_sum, inv_mass)
-            divergent = divergent | (building & sub_divergent)
-            done = done | (building & (sub_turning | sub_divergent | turning))
-            if bool(done.all()):
+            # every chain doubles its own tree, in its own random direction
+            going_right = _uniform(x0, generator) < 0.5
+            sub = self._build_subtree(
+                j, tree, going_right, eps, inv_mass, energy0, checkpoints, generator
+            )
+            tree = _merge(tree, sub, going_right, inv_mass, generator)
+            if bool(tree.done.all()):
                 break
-
-        x_new, lp_new, grad_new = proposal.split([d, 1, d], dim=1)
-        new = ChainState(x_new, lp_new[:, 0], grad_new)
-        accept_prob = sum_accept / num_leaves.clamp(min=1)
-        return new, self._info(accept_prob, moved, divergent, num_leaves, depth)
+        x_new, lp_new, grad_new = tree.proposal.split([d, 1, d], dim=1)
+        accept_prob = tree.sum_accept / tree.num_leaves.clamp(min=1)
+        info = make_info(accept_prob, tree.moved, tree.divergent, tree.num_leaves, tree.depth)
+        return ChainState(x_new, lp_new[:, 0], grad_new), info

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import torch
 
 from genmodels.catalogue import register_method
-from genmodels.mcmc.base import ChainState, Info, Kernel, as_per_chain, metropolis_accept
+from genmodels.mcmc.base import (
+    ChainState,
+    Info,
+    Kernel,
+    as_per_chain,
+    make_info,
+    metropolis_accept,
+)
 from genmodels.mcmc.settings import ChainSettings
 
 __all__ = ["RWMH"]
@@ -53,4 +60,4 @@ class RWMH(Kernel):
             torch.where(accepted, lp_new, state.log_prob),
             None,
         )
-        return new, self._info(accept_prob, accepted)
+        return new, make_info(accept_prob, accepted)
