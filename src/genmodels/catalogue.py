@@ -111,10 +111,8 @@ def get_method(name: str, camp: Camp | tuple[Camp, ...] | None = None) -> Method
     camps = (camp,) if isinstance(camp, str) else camp
     if camps is None:
         return CATALOGUE.get(name)
-    kind = " or ".join(
-        {"chain": "sampler", "map": "model", "diffusion": "model"}.get(c, c)
-        for c in dict.fromkeys(camps)
-    )
+    words = {"chain": "sampler", "map": "model", "diffusion": "model"}
+    kind = " or ".join(dict.fromkeys(words.get(c, c) for c in camps))
     subset: Registry[MethodSpec] = Registry(kind)
     for spec in list_methods(camps):
         subset.add(spec.name, spec)

@@ -168,7 +168,7 @@ def test_mcmc_sampler_accepts_exactly_the_chain_camp(cli, tmp_path) -> None:
             "--no-plots",
             check=True,
         )
-    others = [spec.name for spec in list_methods(("map", "diffusion", "hybrid"))]
+    others = [spec.name for spec in list_methods(("map", "diffusion"))]
     assert others
     for name in others:
         proc = cli("mcmc", "--target", "banana", "--sampler", name, "--out", tmp_path / "x")

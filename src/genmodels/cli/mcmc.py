@@ -1,4 +1,9 @@
-"""`genmodels mcmc`: run chains on a registered target, summarise them, plot them."""
+"""`genmodels mcmc`: run chains on a registered target, summarise them, plot them.
+
+``--sampler`` takes any chain kernel of the catalogue, and the chain+map hybrids
+(``flow_mh``, ``neutra_hmc``): they fit a flow to the target first, then run chains that
+correct it, so their output is chains like any other.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +51,7 @@ def _summary(
         "divergences": diag["divergences"],
         "min_ess_bulk": diag["min_ess_bulk"],
         "max_r_hat": diag["max_r_hat"],
-        "accept_rate": result.info["accept_rate"],
+        "accept_rate": result.info.get("accept_rate"),
         "params": {
             name: {k: p[k] for k in ("mean", "sd", "ess_bulk", "ess_tail", "r_hat")}
             for name, p in diag["params"].items()
@@ -78,25 +83,31 @@ def run_mcmc(
     from genmodels.metrics.chains import to_inference_data
     from genmodels.report.chain_plots import save_chain_figures
     from genmodels.targets import get_target
+    from genmodels.training.config import config_from_dict
 
-    get_method(sampler, "chain")  # fail on an unknown sampler before building anything
+    spec = get_method(sampler, ("chain", "hybrid"))  # fail before building anything
     target = get_target(target_name)
     if not target.has_log_prob:
         raise NotApplicableError(
             f"target {target_name!r} has no density: chains need a log-density "
             f"(it only has samples; train a model on it instead)"
         )
-    result = sample_chains(
-        target,
-        sampler,
-        chains=chains,
-        draws=draws,
-        warmup=warmup,
-        init=_start(target, init, chains),
-        init_spread=init_spread,
-        seed=seed,
-        progress=progress,
-    )
+    if spec.camp == "hybrid":
+        values = {"chains": chains, "draws": draws, "warmup": warmup}
+        settings = config_from_dict(spec.settings, values, where=sampler)
+        result = spec.build(target, settings, seed=seed, progress=progress).samples
+    else:
+        result = sample_chains(
+            target,
+            sampler,
+            chains=chains,
+            draws=draws,
+            warmup=warmup,
+            init=_start(target, init, chains),
+            init_spread=init_spread,
+            seed=seed,
+            progress=progress,
+        )
     names = target.param_names()
     summary = _summary(result, target_name, sampler, warmup, seed, names)
     write_json(out / "summary.json", summary)
@@ -132,7 +143,9 @@ def _print_table(summary: dict[str, Any], max_rows: int = 20) -> None:
 def mcmc_command(
     target: str = typer.Option(..., "--target", help="Registered target with a density."),
     sampler: str = typer.Option(
-        "nuts", "--sampler", help="A chain kernel of the catalogue (see `genmodels methods`)."
+        "nuts",
+        "--sampler",
+        help="A chain kernel or hybrid of the catalogue (see `genmodels methods`).",
     ),
     chains: int = typer.Option(4, "--chains", min=1, help="Number of chains (batched)."),
     draws: int = typer.Option(1000, "--draws", min=1, help="Draws per chain after warm-up."),
