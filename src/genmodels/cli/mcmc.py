@@ -145,7 +145,7 @@ def mcmc_command(
     sampler: str = typer.Option(
         "nuts",
         "--sampler",
-        help="A chain kernel or hybrid of the catalogue (see `genmodels methods`).",
+        help="A chain or hybrid (see `genmodels methods`).",
     ),
     chains: int = typer.Option(4, "--chains", min=1, help="Number of chains (batched)."),
     draws: int = typer.Option(1000, "--draws", min=1, help="Draws per chain after warm-up."),
