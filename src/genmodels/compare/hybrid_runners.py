@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from genmodels.budget import Budget
 from genmodels.compare.base import MethodOutput, RunContext
 from genmodels.compare.runners import (
     RUNNERS,
@@ -90,7 +91,7 @@ class _FlowHybridRunner:
             target,
             config,
             seed=ctx.seed,
-            max_seconds=allowance,
+            budget=Budget(allowance),
             min_steps=min(self.min_fit_steps, config.steps),
         )
         return flow, {**info, "requested_steps": config.steps}, time.perf_counter() - t0
