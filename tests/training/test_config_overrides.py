@@ -135,3 +135,12 @@ def test_round_trip_through_a_dict_and_flags(tmp_path) -> None:
     assert load_toml(path) == {"train": {"steps": 3}}
     with pytest.raises(ConfigError, match="no such config file"):
         load_toml(tmp_path / "missing.toml")
+
+
+def test_train_flags_suggest_the_key_meant() -> None:
+    from genmodels.training.setup import split_config_values
+
+    with pytest.raises(ConfigError, match="did you mean 'hidden'"):
+        split_config_values("flow", {"hiden": 3})
+    with pytest.raises(ConfigError, match="did you mean 'steps'"):
+        split_config_values("flow", {"train.stps": 3})

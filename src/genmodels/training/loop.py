@@ -332,7 +332,11 @@ def _checkpoint(run: _Run, state: TrainState) -> None:
 
 
 def _train_step(run: _Run, state: TrainState) -> None:
-    """One training step: every player's ``steps`` updates on fresh batches, then the EMA."""
+    """One training step: every player's ``steps`` updates on fresh batches, then the EMA.
+
+    Batches are drawn on the CPU with the loop's CPU generator (the same data order on every
+    device) and then moved to the training device: the one documented conversion.
+    """
     config, step = run.config, state.step
     state.losses, state.logs = {}, {}
     for index, player in enumerate(run.players):
@@ -371,12 +375,12 @@ def _check_finite(loss: Tensor, player: str, step: int, out: Path | None, info: 
         )
 
 
-def _agree(value: int, info: DistInfo, op: Any) -> int:
-    """``value`` reduced over the ranks with ``op`` (so that every rank plans alike)."""
+def _agree(value: int, info: DistInfo, *, smallest: bool) -> int:
+    """``value`` reduced over the ranks (min or max), so that every rank plans alike."""
     if not info.distributed:
         return value
     t = torch.tensor([value], dtype=torch.int64, device=info.device)
-    dist.all_reduce(t, op=op)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN if smallest else dist.ReduceOp.MAX)
     return int(t.item())
 
 
@@ -386,12 +390,12 @@ def _keep_to_budget(run: _Run, planner: StepPlanner, state: TrainState) -> None:
         return
     total = planner.after_step(state.step)
     if total is not None:
-        total = _agree(total, run.info, dist.ReduceOp.MIN)
+        total = _agree(total, run.info, smallest=True)
         if total != state.planned_steps:
             state.planned_steps = total
             run.reschedule(total, state.step)
     stop = planner.should_stop(state.step, state.planned_steps)
-    state.stopped_by_budget = bool(_agree(int(stop), run.info, dist.ReduceOp.MAX))
+    state.stopped_by_budget = bool(_agree(int(stop), run.info, smallest=False))
 
 
 def fit(
