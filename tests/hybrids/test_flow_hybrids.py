@@ -61,7 +61,8 @@ def test_neutra_exact_with_an_untrained_flow() -> None:
 def test_flow_mh_on_eight_gaussians_mixes() -> None:
     target = get_target("eight_gaussians")
     flow, _ = fit_flow(target, FlowFitConfig(steps=150, transforms=4, hidden=32), seed=0)
-    s = flow_mh(target.log_prob, flow, chains=4, draws=800, generator=torch.Generator())
+    # enough draws that R-hat tests mixing, not which side of 1.01 one fit seed happens to fall
+    s = flow_mh(target.log_prob, flow, chains=4, draws=1600, generator=torch.Generator())
     summary = chain_summary(s)
     assert summary["max_r_hat"] <= 1.01
     assert s.info["accept_rate"] > 0.2

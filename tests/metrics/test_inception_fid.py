@@ -140,7 +140,7 @@ def test_image_evaluation_adds_inception_fid_when_available(
 
 def test_frechet_distance_with_few_points_in_many_dimensions(generator):
     """Inception FID of a few images: the [n, m] route equals the d x d one."""
-    from genmodels.metrics.image import _sqrtm_psd, frechet_distance
+    from genmodels.metrics.frechet import _sqrtm_psd, frechet_distance
 
     a = torch.randn(6, 40, generator=generator, dtype=torch.float64)
     b = torch.randn(9, 40, generator=generator, dtype=torch.float64) * 2 + 0.5

@@ -22,9 +22,7 @@ neighbour, NND_k; ``phi_r``, ``phi_g`` → Φ_r (real features), Φ_g (generated
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,8 +33,14 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from genmodels.errors import InvalidInputError, NotApplicableError
+from genmodels.io import atomic_path
+from genmodels.metrics import inception
 from genmodels.metrics._cpu import one_cpu_thread
+from genmodels.metrics.frechet import frechet_distance
 from genmodels.targets.base import Target
+from genmodels.training.config import TrainConfig
+from genmodels.training.loop import fit
+from genmodels.training.objective import Objective
 
 __all__ = [
     "FeatureClassifier",
@@ -49,8 +53,9 @@ __all__ = [
 ]
 
 # Part of the cache key: change it whenever the network or its training changes.
-_ARCH_VERSION = "conv16-32-32-fc64-off-v1"
+_ARCH_VERSION = "conv16-32-32-fc64-off-fit-v2"
 _FEATURES = 64
+_BATCH = 64  # training minibatch (real images; a quarter as many off-data images join it)
 
 
 class FeatureClassifier(nn.Module):
@@ -128,35 +133,61 @@ def _off_data_images(n: int, shape: tuple[int, ...], generator: torch.Generator)
     return x.clamp(-1.0, 1.0)
 
 
+class _ClassifierBatches(Target):
+    """The train split as `fit`'s data for the classifier: every image once per epoch
+    (reshuffled each epoch, so the last batch of an epoch may be smaller), with light input
+    noise, plus a quarter as many `_off_data_images` labelled with an extra class, so that
+    garbage samples (an untrained generator's noise) get features of their own instead of
+    landing among the real images' features by chance."""
+
+    kind = "image"
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.x, self.y = x, y
+        self.off_label = int(y.max()) + 1
+        self.event_shape = tuple(x.shape[1:])
+        self.name = "feature classifier batches"
+        self._order = torch.empty(0, dtype=torch.long)
+
+    @property
+    def num_classes(self) -> int:
+        return self.off_label + 1
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.x[torch.randint(0, len(self.x), (n,), generator=generator)]
+
+    def sample_labelled(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        if len(self._order) == 0:  # a new epoch
+            self._order = torch.randperm(len(self.x), generator=generator)
+        idx, self._order = self._order[:n], self._order[n:]
+        # Noise makes the features smooth between the grey levels a sampler may miss.
+        xb = self.x[idx] + 0.05 * torch.randn(self.x[idx].shape, generator=generator)
+        off = _off_data_images(max(1, len(idx) // 4), self.event_shape, generator)
+        labels = torch.cat([self.y[idx], self.y.new_full((len(off),), self.off_label)])
+        return torch.cat([xb, off]), labels  # (n + n/4, C, H, W), (n + n/4,)
+
+
 def _train(
     net: FeatureClassifier, x: Tensor, y: Tensor, *, epochs: int, seed: int
 ) -> FeatureClassifier:
-    """Adam (one-cycle schedule) on cross-entropy, minibatches of 64, light input noise.
+    """Cross-entropy with `genmodels.training.fit`: Adam, minibatches of 64 (`_ClassifierBatches`),
+    a one-cycle-like schedule (warm-up over 30% of the run, cosine decay to 0)."""
+    data = _ClassifierBatches(x, y)
+    steps = epochs * -(-len(x) // _BATCH)
 
-    Every batch gets a quarter as many `_off_data_images` labelled with an extra class, so
-    that garbage samples (an untrained generator's noise) get features of their own instead
-    of landing among the real images' features by chance.
-    """
-    g = torch.Generator().manual_seed(seed)
-    off_label = int(y.max()) + 1
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=3e-3, total_steps=epochs * -(-len(x) // 64)
-    )
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=g)
-        for idx in order.split(64):
-            # Noise makes the features smooth between the 17 grey levels a sampler may miss.
-            xb = x[idx] + 0.05 * torch.randn(x[idx].shape, generator=g)
-            off = _off_data_images(max(1, len(idx) // 4), tuple(x.shape[1:]), g)
-            xb = torch.cat([xb, off])
-            yb = torch.cat([y[idx], y.new_full((len(off),), off_label)])
-            loss = F.cross_entropy(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+    def loss(batch: Tensor, labels: Tensor) -> Tensor:
+        return F.cross_entropy(net(batch), labels)
+
+    objective = Objective(net, loss, data.event_shape, num_classes=data.num_classes)
+    config = TrainConfig(
+        steps=steps, batch_size=_BATCH, lr=3e-3, warmup_steps=round(0.3 * steps),
+        min_lr_ratio=0.0, grad_clip=0.0, ema_decay=0.0, mixed_precision="off", seed=seed,
+        device="cpu", progress=False, distributed=False,
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):  # fit seeds the global generator
+        fit(objective, data, config)
     return net.eval()
 
 
@@ -202,69 +233,9 @@ def image_classifier(
     if verbose and test_y is not None:
         accuracy = _accuracy(net, test_x.float(), test_y.long())
         print(f"trained {path.name} in {time.perf_counter() - start:.1f}s, test acc {accuracy:.3f}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
     return net
-
-
-def _gaussian_fit(phi: Tensor) -> tuple[Tensor, Tensor]:
-    phi = phi.to(torch.float64)
-    mu = phi.mean(0)
-    centred = phi - mu
-    sigma = centred.T @ centred / (phi.shape[0] - 1)  # (d, d) unbiased covariance
-    return mu, sigma
-
-
-def _sqrtm_psd(a: Tensor) -> Tensor:
-    eigvals, eigvecs = torch.linalg.eigh(a)
-    return (eigvecs * eigvals.clamp_min(0).sqrt()) @ eigvecs.T
-
-
-def _trace_sqrt_product(phi_a: Tensor, phi_b: Tensor) -> Tensor:
-    """Tr (Σ_a Σ_b)^{1/2} of the two feature sets' covariances.
-
-    With few points in many dimensions (Inception's 2048) the d × d eigenproblems are the
-    whole cost, so then the [n, m] route is taken: with centred A [n, d], B [m, d] and
-    Σ_a = AᵀA / (n − 1), the nonzero eigenvalues of Σ_a Σ_b are the squared singular values
-    of A Bᵀ / √((n − 1)(m − 1)), so the trace is its nuclear norm. Otherwise Σ √λ of the
-    symmetric PSD matrix Σ_a^{1/2} Σ_b Σ_a^{1/2} (same eigenvalues as Σ_a Σ_b, stable).
-    """
-    n, m, d = phi_a.shape[0], phi_b.shape[0], phi_a.shape[1]
-    if min(n, m) < d:
-        a = phi_a.to(torch.float64) - phi_a.to(torch.float64).mean(0)  # (n, d) centred
-        b = phi_b.to(torch.float64) - phi_b.to(torch.float64).mean(0)  # (m, d)
-        return torch.linalg.svdvals(a @ b.T).sum() / math.sqrt((n - 1) * (m - 1))
-    _, sigma_a = _gaussian_fit(phi_a)
-    _, sigma_b = _gaussian_fit(phi_b)
-    root_a = _sqrtm_psd(sigma_a)
-    return torch.linalg.eigvalsh(root_a @ sigma_b @ root_a).clamp_min(0).sqrt().sum()
-
-
-def frechet_distance(phi_a: Tensor, phi_b: Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets ``[n, d]``, ``[m, d]``.
-
-    ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2}) (Heusel et al. 2017; the cross term as
-    in `_trace_sqrt_product`).
-
-    Example:
-        >>> g = torch.Generator().manual_seed(0)
-        >>> a = torch.randn(4000, 3, generator=g)
-        >>> round(frechet_distance(a, a + torch.tensor([2.0, 0.0, 0.0])), 2)
-        4.0
-    """
-    if phi_a.shape[0] < 2 or phi_b.shape[0] < 2:
-        raise InvalidInputError("the Fréchet distance needs at least two points per set")
-    mu_a, sigma_a = _gaussian_fit(phi_a)
-    mu_b, sigma_b = _gaussian_fit(phi_b)
-    cross = _trace_sqrt_product(phi_a, phi_b)
-    fd = (mu_a - mu_b).square().sum() + sigma_a.trace() + sigma_b.trace() - 2 * cross
-    return max(float(fd), 0.0)
 
 
 def _knn_radii(phi: Tensor, k: int) -> Tensor:
@@ -394,8 +365,6 @@ def _inception_metrics(
     x: Tensor, target: Target, train_x: Tensor, test_x: Tensor, weights: str | Path | None
 ) -> dict[str, Any]:
     """Inception FID against the train split and its test-split floor, or why there is none."""
-    from genmodels.metrics import inception
-
     reason = inception.inception_fid_unavailable(weights)
     if reason is not None:
         return {"unavailable": {"inception_fid": reason}}

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
+from genmodels.metrics.frechet import frechet_distance
 
 __all__ = [
     "INCEPTION_WEIGHTS_ENV",
@@ -183,8 +184,6 @@ def inception_fid(
     Raises:
         NotApplicableError: torch-fidelity or the weights are missing.
     """
-    from genmodels.metrics.image import frechet_distance
-
     if reference_features is None:
         if reference is None:
             raise InvalidInputError("give reference images or reference_features")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -51,7 +51,7 @@ class GANConfig:
         betas: Adam betas of both players (GANs like a small β₁).
     """
 
-    loss: str = "ns"
+    loss: Literal["ns", "wgan-gp"] = "ns"
     latent_dim: int = 0
     hidden: int = 256
     depth: int = 3

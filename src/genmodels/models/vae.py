@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -55,7 +55,7 @@ class VAEConfig:
     hidden: int = 256
     depth: int = 3
     channels: int = 32
-    decoder: str = "gaussian"
+    decoder: Literal["gaussian", "bernoulli"] = "gaussian"
     iwae_k: int = 64
     min_log_scale: float = -5.0
     num_levels: int = 0

@@ -3,7 +3,8 @@
 Example:
     >>> from genmodels.training import TrainConfig, fit, default_callbacks  # doctest: +SKIP
     >>> fit(model, target, TrainConfig(steps=2000), "runs/x",
-    ...     callbacks=default_callbacks("runs/x", TrainConfig()))  # doctest: +SKIP
+    ...     callbacks=default_callbacks("runs/x", TrainConfig()),
+    ...     budget=Budget(300))  # doctest: +SKIP
 """
 
 from genmodels.training.callbacks import (
@@ -23,12 +24,14 @@ from genmodels.training.checkpoint import (
 from genmodels.training.config import TrainConfig
 from genmodels.training.ema import EMA
 from genmodels.training.loop import Callback, TrainState, fit
+from genmodels.training.objective import Objective
 
 __all__ = [
     "EMA",
     "Callback",
     "Evaluate",
     "JsonlLogger",
+    "Objective",
     "ProgressBar",
     "SamplePreview",
     "TensorBoardLogger",

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genmodels.io import atomic_write_text, to_jsonable
 from genmodels.training.loop import Callback, TrainState
 
 __all__ = [
@@ -38,6 +39,8 @@ class ProgressBar(Callback):
         )
 
     def on_step(self, state: TrainState) -> None:
+        if self.bar.total != state.planned_steps:  # a time budget re-planned the run
+            self.bar.total = state.planned_steps
         self.bar.update(1)
         if state.step % 10 == 0 or state.is_last:
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in state.losses.items()}, refresh=False)
@@ -48,6 +51,8 @@ class ProgressBar(Callback):
 
 class JsonlLogger(Callback):
     """Appends one JSON line every ``every`` steps (and whenever a callback logged metrics).
+
+    Lines are strict JSON (`genmodels.io.to_jsonable`: a NaN metric is written as null).
 
     Each line: ``step``, ``seconds``, ``loss/<player>`` (mean since the previous line),
     ``lr/<player>`` and whatever other callbacks put in ``state.logs``.
@@ -60,13 +65,12 @@ class JsonlLogger(Callback):
         self._count = 0
 
     def on_start(self, state: TrainState) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if state.start_step == 0:
-            self.path.write_text("")
+            atomic_write_text(self.path, "")
         elif self.path.exists():  # drop lines past the checkpoint we resume from
             lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
             keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= state.start_step]
-            self.path.write_text("".join(ln + "\n" for ln in keep))
+            atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
 
     def on_step(self, state: TrainState) -> None:
         for k, v in state.losses.items():
@@ -78,8 +82,8 @@ class JsonlLogger(Callback):
         row.update({f"loss/{k}": v / self._count for k, v in self._sums.items()})
         row.update({f"lr/{k}": v for k, v in state.lr.items()})
         row.update(state.logs)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        with open(self.path, "a") as f:  # one line appended: readers see whole lines
+            f.write(json.dumps(to_jsonable(row), allow_nan=False) + "\n")
         self._sums, self._count = {}, 0
 
 

@@ -7,14 +7,13 @@ A checkpoint directory holds
 - ``training_state.safetensors`` + ``training_state.json`` — optimiser moments, scheduler
   state and random-generator states, so that `--resume` continues bit-for-bit.
 
-Every file is written to a temporary name and renamed into place; ``config.json`` goes last
-and every file records the step, so a directory caught between two renames is detected.
+Every file is written atomically (`genmodels.io.atomic_path`); ``config.json`` goes last and
+every file records the step, so a directory caught between two writes is detected.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 
 from genmodels.catalogue import get_method
 from genmodels.errors import CheckpointError
+from genmodels.io import atomic_path, write_json
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -39,25 +39,11 @@ CHECKPOINT_FORMAT = "genmodels-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
-def _write_tensors(path: Path, tensors: dict[str, Tensor], step: int) -> Path:
-    tmp = _tmp(path)
+def _write_tensors(path: Path, tensors: dict[str, Tensor], step: int) -> None:
     # safetensors refuses views and shared storage: store independent contiguous CPU copies.
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
-    save_file(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT, "step": str(step)})
-    return tmp
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    tmp = _tmp(path)
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    return tmp
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT, "step": str(step)})
 
 
 def _optimizer_to_json(
@@ -127,17 +113,12 @@ def save_checkpoint(
         "schedulers": {n: s.state_dict() for n, s in schedulers.items()},
     }
     cfg = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **config, "step": step}
-    pending = [
-        (
-            _write_tensors(out / "training_state.safetensors", state_tensors, step),
-            out / "training_state.safetensors",
-        ),
-        (_write_json(out / "training_state.json", state_json), out / "training_state.json"),
-        (_write_tensors(out / "model.safetensors", weights, step), out / "model.safetensors"),
-        (_write_json(out / "config.json", cfg), out / "config.json"),
-    ]
-    for tmp, final in pending:
-        tmp.replace(final)
+    # config.json goes last: a directory caught between two writes has files of two steps,
+    # which the step recorded in every file reveals.
+    _write_tensors(out / "training_state.safetensors", state_tensors, step)
+    write_json(out / "training_state.json", state_json)
+    _write_tensors(out / "model.safetensors", weights, step)
+    write_json(out / "config.json", cfg)
 
 
 def has_checkpoint(out_dir: str | Path) -> bool:

@@ -39,12 +39,16 @@ class EMA:
     def update(self, model: nn.Module, step: int) -> None:
         """Fold the current weights in; ``step`` counts updates so far (1 after the first)."""
         d = min(self.decay, (1.0 + step) / (10.0 + step))
+        shadows, values = [], []
         for k, v in model.state_dict().items():
             s = self.shadow[k]
             if s.is_floating_point():
-                s.mul_(d).add_(v.detach(), alpha=1.0 - d)
+                shadows.append(s)
+                values.append(v.detach())
             else:
                 s.copy_(v)
+        if shadows:  # one fused call instead of two small kernels per tensor
+            torch._foreach_lerp_(shadows, values, 1.0 - d)  # θ̄ + (1 − d)(θ − θ̄)
 
     @contextmanager
     def applied(self, model: nn.Module) -> Iterator[nn.Module]:

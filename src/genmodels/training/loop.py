@@ -1,26 +1,28 @@
 """`fit`: the one training loop every learned model uses.
 
-The loop only draws batches, steps each player's optimiser, keeps the EMA and writes
-checkpoints; logging, progress, evaluation and previews are callbacks (`genmodels.training.
-callbacks`). Multi-player models (GANs) describe their players through
-`GenerativeModel.training_players`; the loop stays the same.
+The loop only draws batches, steps each player's optimiser, keeps the EMA, writes
+checkpoints and keeps to a time `Budget`; logging, progress, evaluation and previews are
+callbacks (`genmodels.training.callbacks`). Multi-player models (GANs) describe their players
+through `GenerativeModel.training_players`; the loop stays the same. Helper networks that are
+not generative models train through it as an `genmodels.training.objective.Objective`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim import Optimizer
 
+from genmodels.budget import Budget
 from genmodels.catalogue import list_methods
 from genmodels.device import resolve_device
 from genmodels.errors import (
@@ -40,6 +42,8 @@ from genmodels.training.checkpoint import (
 from genmodels.training.config import TrainConfig, config_to_dict
 from genmodels.training.distributed import DistInfo, init_distributed
 from genmodels.training.ema import EMA
+from genmodels.training.objective import Objective
+from genmodels.training.schedule import StepPlanner, make_schedulers, schedule_for, warmup_cosine
 
 __all__ = ["Callback", "TrainState", "fit", "method_name", "warmup_cosine"]
 
@@ -50,12 +54,16 @@ class TrainState:
 
     Attributes:
         step: steps completed.
+        start_step: the step this call of `fit` started from (after a resume).
+        planned_steps: the steps this run will do: ``config.steps``, or fewer when a time
+            budget re-planned the run (`fit`'s ``budget``); the schedule decays over them.
+        stopped_by_budget: the budget's deadline stopped training before ``planned_steps``.
         losses: player name → loss of its last update in this step.
         lr: player name → current learning rate.
         logs: extra scalars for this step (evaluation callbacks add here, loggers write them).
     """
 
-    model: GenerativeModel
+    model: GenerativeModel | Objective
     ema: EMA
     target: Target
     config: TrainConfig
@@ -63,6 +71,8 @@ class TrainState:
     dist: DistInfo
     step: int = 0
     start_step: int = 0
+    planned_steps: int = 0
+    stopped_by_budget: bool = False
     losses: dict[str, float] = field(default_factory=dict)
     lr: dict[str, float] = field(default_factory=dict)
     logs: dict[str, float] = field(default_factory=dict)
@@ -74,7 +84,8 @@ class TrainState:
 
     @property
     def is_last(self) -> bool:
-        return self.step >= self.config.steps
+        """Whether this is the run's last step (planned, or stopped by the budget)."""
+        return self.step >= self.planned_steps or self.stopped_by_budget
 
 
 class Callback:
@@ -88,18 +99,6 @@ class Callback:
 
     def on_end(self, state: TrainState) -> None:
         """Called after the last step and the final checkpoint (also on errors)."""
-
-
-def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
-    """LR multiplier: linear warm-up to 1, then cosine decay to ``min_ratio`` at the end."""
-
-    def factor(i: int) -> float:
-        if i < warmup_steps:
-            return (i + 1) / warmup_steps
-        progress = min(1.0, (i - warmup_steps) / max(1, total_steps - warmup_steps))
-        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
 
 
 def method_name(model: GenerativeModel) -> str:
@@ -116,7 +115,7 @@ class _PlayerLosses(nn.Module):
     """Routes ``forward(batch, i, labels)`` to player ``i``'s loss so DDP sees every forward
     pass; ``labels`` (class-conditional models) go to the loss as ``labels=``."""
 
-    def __init__(self, model: GenerativeModel, players: list[Player]) -> None:
+    def __init__(self, model: nn.Module, players: list[Player]) -> None:
         super().__init__()
         self.model = model
         self._losses = [p.loss for p in players]
@@ -127,7 +126,7 @@ class _PlayerLosses(nn.Module):
         return self._losses[index](batch, labels=labels)
 
 
-def _batch_sampler(model: GenerativeModel, target: Target):
+def _batch_sampler(model: GenerativeModel | Objective, target: Target) -> Callable[..., Any]:
     """``draw(n, generator) -> (batch, labels or None)``: labelled batches for a
     class-conditional model (`GenerativeModel.num_classes` > 0), plain ones otherwise."""
     k = model.num_classes
@@ -167,71 +166,45 @@ def _gather_rng(state: Tensor, info: DistInfo) -> list[Tensor]:
     return gathered
 
 
-def fit(
-    model: GenerativeModel,
-    target: Target,
-    config: TrainConfig,
-    out_dir: str | Path | None = None,
-    *,
-    callbacks: Sequence[Callback] = (),
-    resume: bool = False,
-) -> TrainState:
-    """Train ``model`` on batches ``target.sample(batch_size, generator)``.
+@dataclass
+class _Run:
+    """What one call of `fit` trains with, built by `_setup`."""
 
-    A class-conditional model (`GenerativeModel.num_classes` > 0) trains on labelled batches
-    ``target.sample_labelled(batch_size, generator)`` through ``loss(batch, labels=labels)``.
+    model: GenerativeModel | Objective
+    config: TrainConfig
+    players: list[Player]
+    optimizers: dict[str, Optimizer]
+    schedulers: dict[str, Any]
+    wrapped: nn.Module
+    ema: EMA
+    draw: Callable[..., Any]
+    data_gen: torch.Generator
+    info: DistInfo
+    out: Path | None
+    description: dict[str, Any] | None  # config.json of a run that keeps checkpoints
+    start: int = 0
+    resumed: bool = False
 
-    Per step, every player (`GenerativeModel.training_players`) takes ``player.steps``
-    AdamW updates on fresh batches, with linear warm-up + cosine decay of the learning rate,
-    gradient-norm clipping and bf16 autocast on CUDA; then the EMA is updated and callbacks
-    run. Under `torchrun` the model is wrapped in DDP and each rank draws its own data;
-    rank 0 writes checkpoints every ``checkpoint_every`` steps and at the end.
+    @property
+    def device(self) -> torch.device:
+        return self.info.device
 
-    Args:
-        model: a registered `GenerativeModel` (its class decides the method name).
-        target: where batches come from (image targets sample their training split).
-        config: the `TrainConfig`.
-        out_dir: run directory for checkpoints (None: keep nothing on disk).
-        callbacks: logging, progress, evaluation, previews (run on rank 0).
-        resume: continue from the checkpoint in ``out_dir`` when there is one.
+    def reschedule(self, total_steps: int, done: int) -> None:
+        """Follow the warm-up + cosine of a run of ``total_steps`` from step ``done`` on."""
+        factor = schedule_for(self.config, total_steps)
+        self.schedulers.update(make_schedulers(self.optimizers, factor, done))
 
-    Returns:
-        the final `TrainState` (``state.model`` holds the raw weights, ``state.ema`` the EMA).
 
-    Raises:
-        TrainingDivergedError: a loss became NaN or infinite (the last checkpoint is kept).
-        CheckpointError: ``resume`` found a checkpoint of another method or shape.
-        ConfigError: a class-conditional model on a target without (enough) labels.
-
-    Example:
-        >>> from genmodels.models import Flow, FlowConfig  # doctest: +SKIP
-        >>> flow = Flow(FlowConfig(), (2,))  # doctest: +SKIP
-        >>> target = get_target("two_moons")  # doctest: +SKIP
-        >>> fit(flow, target, TrainConfig(steps=500), "runs/flow")  # doctest: +SKIP
-    """
+def _check_shapes(model: GenerativeModel | Objective, target: Target) -> None:
     if tuple(target.event_shape) != tuple(model.event_shape):
         raise InvalidInputError(
             f"model event shape {model.event_shape} does not match target "
             f"{target.name!r} {tuple(target.event_shape)}"
         )
-    draw = _batch_sampler(model, target)
-    device = resolve_device(config.device)
-    info = init_distributed(device)
-    device = info.device
-    out = Path(out_dir) if out_dir is not None else None
-    method = method_name(model)
-    resuming = bool(resume and out is not None and has_checkpoint(out))
-    if out is not None and not resume and has_checkpoint(out):
-        raise InvalidInputError(
-            f"{out} already holds a checkpoint; pass --resume to continue it or pick another --out"
-        )
 
-    if not resuming:
-        init_gen = torch.Generator().manual_seed(_seed(config.seed, 0, 1))
-        model.init_from_data(target.sample(config.batch_size, generator=init_gen))
-    model.to(device).train()
-    players = model.training_players()
-    optimizers = {
+
+def _optimizers(players: list[Player], config: TrainConfig) -> dict[str, Optimizer]:
+    return {
         p.name: torch.optim.AdamW(
             p.parameters,
             lr=p.lr if p.lr is not None else config.lr,
@@ -240,24 +213,25 @@ def fit(
         )
         for p in players
     }
-    factor = warmup_cosine(config.warmup_steps, config.steps, config.min_lr_ratio)
-    schedulers = {name: LambdaLR(opt, factor) for name, opt in optimizers.items()}
-    data_gen = torch.Generator().manual_seed(_seed(config.seed, info.rank, 2))
-    torch.manual_seed(_seed(config.seed, info.rank, 3))  # training noise (z, ε, t, dequant)
 
-    # DDP broadcasts rank 0's weights and buffers, so the EMA is taken after wrapping.
+
+def _wrap(model: nn.Module, players: list[Player], info: DistInfo) -> nn.Module:
     wrapped: nn.Module = _PlayerLosses(model, players)
     if info.distributed:
         wrapped = DistributedDataParallel(
             wrapped,
-            device_ids=[device.index] if device.type == "cuda" else None,
+            device_ids=[info.device.index] if info.device.type == "cuda" else None,
             find_unused_parameters=len(players) > 1,
         )
+    return wrapped
 
-    ema = EMA(model, config.ema_decay)
-    start = 0
-    run_config = {
-        "method": method,
+
+def _describe(
+    model: GenerativeModel, target: Target, config: TrainConfig, info: DistInfo
+) -> dict[str, Any]:
+    """The run description written to ``config.json`` (method, configs, target, seed)."""
+    return {
+        "method": method_name(model),
         "model_config": config_to_dict(model.config),
         "train_config": config_to_dict(config),
         "target": target.name,
@@ -265,80 +239,124 @@ def fit(
         "seed": config.seed,
         "world_size": info.world_size,
     }
-    if resuming:
-        assert out is not None
-        saved = read_checkpoint_config(out)
-        if saved["method"] != method or list(saved["event_shape"]) != list(model.event_shape):
-            raise CheckpointError(
-                f"{out} holds a {saved['method']!r} checkpoint of shape {saved['event_shape']}, "
-                f"not {method!r} of shape {list(model.event_shape)}"
-            )
-        start, rng = load_training_state(
-            out, model=model, ema=ema, optimizers=optimizers, schedulers=schedulers
+
+
+def _setup(
+    model: GenerativeModel | Objective,
+    target: Target,
+    config: TrainConfig,
+    out: Path | None,
+    resume: bool,
+) -> _Run:
+    """Check the inputs, initialise (or restore) the model, build optimisers and schedules."""
+    _check_shapes(model, target)
+    draw = _batch_sampler(model, target)
+    device = resolve_device(config.device)
+    info = init_distributed(device) if config.distributed else DistInfo(0, 1, 0, device)
+    resuming = bool(resume and out is not None and has_checkpoint(out))
+    if out is not None and not resume and has_checkpoint(out):
+        raise InvalidInputError(
+            f"{out} already holds a checkpoint; pass --resume to continue it or pick another --out"
         )
-        if f"data.{info.rank}" in rng:
-            data_gen.set_state(rng[f"data.{info.rank}"])
-            torch.set_rng_state(rng[f"torch.{info.rank}"])
+    description = None
+    if out is not None:
+        if isinstance(model, Objective):
+            raise InvalidInputError("an Objective is not a method: fit it without out_dir")
+        description = _describe(model, target, config, info)
+    if not resuming:
+        init_gen = torch.Generator().manual_seed(_seed(config.seed, 0, 1))
+        model.init_from_data(target.sample(config.batch_size, generator=init_gen))
+    model.to(info.device).train()
+    players = model.training_players()
+    optimizers = _optimizers(players, config)
+    schedulers = make_schedulers(optimizers, schedule_for(config, config.steps))
+    data_gen = torch.Generator().manual_seed(_seed(config.seed, info.rank, 2))
+    torch.manual_seed(_seed(config.seed, info.rank, 3))  # training noise (z, ε, t, dequant)
+    # DDP broadcasts rank 0's weights and buffers, so the EMA is taken after wrapping.
+    wrapped = _wrap(model, players, info)
+    ema = EMA(model, config.ema_decay)
+    run = _Run(
+        model, config, players, optimizers, schedulers, wrapped, ema, draw, data_gen, info, out,
+        description,
+    )  # fmt: skip
+    if resuming:
+        _restore(run)
+        run.resumed = True
+    return run
 
-    def checkpoint(step: int) -> None:
-        if out is None:
-            return
-        data_states = _gather_rng(data_gen.get_state(), info)
-        torch_states = _gather_rng(torch.get_rng_state(), info)
-        if info.rank == 0:
-            rng_states = {f"data.{r}": s for r, s in enumerate(data_states)}
-            rng_states.update({f"torch.{r}": s for r, s in enumerate(torch_states)})
-            save_checkpoint(
-                out,
-                model=model,
-                ema_state=ema.state_dict(),
-                optimizers=optimizers,
-                schedulers=schedulers,
-                rng_states=rng_states,
-                step=step,
-                config=run_config,
-            )
-        if info.distributed:
-            dist.barrier()
 
-    state = TrainState(model, ema, target, config, out, info, step=start, start_step=start)
-    active = list(callbacks) if info.rank == 0 else []
-    for cb in active:
-        cb.on_start(state)
-    try:
-        for step in range(start, config.steps):
-            state.losses = {}
-            state.logs = {}
-            for index, player in enumerate(players):
-                for _ in range(player.steps):
-                    batch, labels = draw(config.batch_size, generator=data_gen)
-                    batch = batch.to(device)
-                    labels = None if labels is None else labels.to(device)
-                    with _autocast(config, device):
-                        loss = wrapped(batch, index, labels)
-                    _check_finite(loss, player.name, step, out, info)
-                    model.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if config.grad_clip > 0:
-                        nn.utils.clip_grad_norm_(player.parameters, config.grad_clip)
-                    optimizers[player.name].step()
-                state.losses[player.name] = float(loss.detach())
-                state.lr[player.name] = schedulers[player.name].get_last_lr()[0]
-                schedulers[player.name].step()
-            ema.update(model, step + 1)
-            state.step = step + 1
-            # checkpoint before the callbacks, so a failing callback cannot lose the step
-            if state.step % config.checkpoint_every == 0 or state.is_last:
-                checkpoint(state.step)
-            for cb in active:
-                cb.on_step(state)
-        if start >= config.steps and not resuming:
-            checkpoint(start)  # steps=0: still leave a loadable run directory
-    finally:
-        for cb in active:
-            cb.on_end(state)
-    model.eval()
-    return state
+def _restore(run: _Run) -> None:
+    """Load weights, EMA, optimiser and schedule state and generator states from ``run.out``."""
+    assert run.out is not None and run.description is not None
+    saved = read_checkpoint_config(run.out)
+    method, shape = run.description["method"], run.description["event_shape"]
+    if saved["method"] != method or list(saved["event_shape"]) != shape:
+        raise CheckpointError(
+            f"{run.out} holds a {saved['method']!r} checkpoint of shape {saved['event_shape']}, "
+            f"not {method!r} of shape {shape}"
+        )
+    run.start, rng = load_training_state(
+        run.out,
+        model=run.model,
+        ema=run.ema,
+        optimizers=run.optimizers,
+        schedulers=run.schedulers,
+    )
+    rank = run.info.rank
+    if f"data.{rank}" in rng:
+        run.data_gen.set_state(rng[f"data.{rank}"])
+        torch.set_rng_state(rng[f"torch.{rank}"])
+
+
+def _checkpoint(run: _Run, state: TrainState) -> None:
+    """Write the run's checkpoint at ``state.step`` (rank 0; every rank waits for it)."""
+    if run.out is None or run.description is None:
+        return
+    data_states = _gather_rng(run.data_gen.get_state(), run.info)
+    torch_states = _gather_rng(torch.get_rng_state(), run.info)
+    if run.info.rank == 0:
+        rng_states = {f"data.{r}": s for r, s in enumerate(data_states)}
+        rng_states.update({f"torch.{r}": s for r, s in enumerate(torch_states)})
+        save_checkpoint(
+            run.out,
+            model=run.model,
+            ema_state=run.ema.state_dict(),
+            optimizers=run.optimizers,
+            schedulers=run.schedulers,
+            rng_states=rng_states,
+            step=state.step,
+            config={**run.description, "planned_steps": state.planned_steps},
+        )
+    if run.info.distributed:
+        dist.barrier()
+
+
+def _train_step(run: _Run, state: TrainState) -> None:
+    """One training step: every player's ``steps`` updates on fresh batches, then the EMA.
+
+    Batches are drawn on the CPU with the loop's CPU generator (the same data order on every
+    device) and then moved to the training device: the one documented conversion.
+    """
+    config, step = run.config, state.step
+    state.losses, state.logs = {}, {}
+    for index, player in enumerate(run.players):
+        for _ in range(player.steps):
+            batch, labels = run.draw(config.batch_size, generator=run.data_gen)
+            batch = batch.to(run.device)
+            labels = None if labels is None else labels.to(run.device)
+            with _autocast(config, run.device):
+                loss = run.wrapped(batch, index, labels)
+            _check_finite(loss, player.name, step, run.out, run.info)
+            run.model.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(player.parameters, config.grad_clip)
+            run.optimizers[player.name].step()
+        state.losses[player.name] = float(loss.detach())
+        state.lr[player.name] = run.schedulers[player.name].get_last_lr()[0]
+        run.schedulers[player.name].step()
+    run.ema.update(run.model, step + 1)
+    state.step = step + 1
 
 
 def _check_finite(loss: Tensor, player: str, step: int, out: Path | None, info: DistInfo) -> None:
@@ -355,3 +373,108 @@ def _check_finite(loss: Tensor, player: str, step: int, out: Path | None, info: 
             f"{player} loss became {float(loss.detach())} at step {step + 1}; {kept} "
             "(try a lower lr, grad_clip or mixed_precision=off)"
         )
+
+
+def _agree(value: int, info: DistInfo, *, smallest: bool) -> int:
+    """``value`` reduced over the ranks (min or max), so that every rank plans alike."""
+    if not info.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN if smallest else dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def _keep_to_budget(run: _Run, planner: StepPlanner, state: TrainState) -> None:
+    """After a step: make the one plan when it is due, and stop at the deadline."""
+    if not planner.budget.limited:
+        return
+    total = planner.after_step(state.step)
+    if total is not None:
+        total = _agree(total, run.info, smallest=True)
+        if total != state.planned_steps:
+            state.planned_steps = total
+            run.reschedule(total, state.step)
+    stop = planner.should_stop(state.step, state.planned_steps)
+    state.stopped_by_budget = bool(_agree(int(stop), run.info, smallest=False))
+
+
+def fit(
+    model: GenerativeModel | Objective,
+    target: Target,
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    *,
+    callbacks: Sequence[Callback] = (),
+    resume: bool = False,
+    budget: Budget | None = None,
+) -> TrainState:
+    """Train ``model`` on batches ``target.sample(batch_size, generator)``.
+
+    A class-conditional model (`GenerativeModel.num_classes` > 0) trains on labelled batches
+    ``target.sample_labelled(batch_size, generator)`` through ``loss(batch, labels=labels)``.
+
+    Per step, every player (`GenerativeModel.training_players`) takes ``player.steps``
+    AdamW updates on fresh batches, with linear warm-up + cosine decay of the learning rate,
+    gradient-norm clipping and bf16 autocast on CUDA; then the EMA is updated and callbacks
+    run. Under `torchrun` the model is wrapped in DDP and each rank draws its own data;
+    rank 0 writes checkpoints every ``checkpoint_every`` steps and at the end.
+
+    With a limited ``budget``, the first steps are timed and the run is planned once
+    (`genmodels.training.schedule.StepPlanner`, `Budget.plan`): when ``config.steps`` would
+    not fit, the warm-up + cosine schedule is stretched over the steps that do
+    (``state.planned_steps``), so it still decays fully. Training also stops at the deadline
+    once ``config.min_steps`` are done (``state.stopped_by_budget``), with the checkpoint and
+    callbacks of a normal last step.
+
+    Args:
+        model: a registered `GenerativeModel` (its class decides the method name), or an
+            `Objective` (no checkpoints).
+        target: where batches come from (image targets sample their training split).
+        config: the `TrainConfig`.
+        out_dir: run directory for checkpoints (None: keep nothing on disk).
+        callbacks: logging, progress, evaluation, previews (run on rank 0).
+        resume: continue from the checkpoint in ``out_dir`` when there is one.
+        budget: the wall-clock allowance (None: no limit); its clock started when it was made.
+
+    Returns:
+        the final `TrainState` (``state.model`` holds the raw weights, ``state.ema`` the EMA).
+
+    Raises:
+        TrainingDivergedError: a loss became NaN or infinite (the last checkpoint is kept).
+        CheckpointError: ``resume`` found a checkpoint of another method or shape.
+        ConfigError: a class-conditional model on a target without (enough) labels.
+
+    Example:
+        >>> from genmodels.models import Flow, FlowConfig  # doctest: +SKIP
+        >>> flow = Flow(FlowConfig(), (2,))  # doctest: +SKIP
+        >>> target = get_target("two_moons")  # doctest: +SKIP
+        >>> state = fit(flow, target, TrainConfig(steps=500), budget=Budget(60))  # doctest: +SKIP
+        >>> state.planned_steps, state.stopped_by_budget  # doctest: +SKIP
+    """
+    out = Path(out_dir) if out_dir is not None else None
+    run = _setup(model, target, config, out, resume)
+    budget = budget if budget is not None else Budget()
+    planner = StepPlanner(budget, start=run.start, planned=config.steps, min_steps=config.min_steps)
+    state = TrainState(
+        model, run.ema, target, config, out, run.info, step=run.start, start_step=run.start,
+        planned_steps=config.steps,
+    )  # fmt: skip
+    active = list(callbacks) if run.info.rank == 0 else []
+    for cb in active:
+        cb.on_start(state)
+    try:
+        while state.step < state.planned_steps and not state.stopped_by_budget:
+            _train_step(run, state)
+            _keep_to_budget(run, planner, state)
+            # checkpoint before the callbacks, so a failing callback cannot lose the step
+            if state.step % config.checkpoint_every == 0 or state.is_last:
+                _checkpoint(run, state)
+            for cb in active:
+                cb.on_step(state)
+        if run.start >= config.steps and not run.resumed:
+            _checkpoint(run, state)  # steps=0: still leave a loadable run directory
+    finally:
+        for cb in active:
+            cb.on_end(state)
+    model.eval()
+    return state

@@ -10,7 +10,7 @@ import torch
 from genmodels.catalogue import get_method
 from genmodels.errors import ConfigError
 from genmodels.models.base import GenerativeModel
-from genmodels.training.config import TrainConfig, config_from_dict
+from genmodels.training.config import TrainConfig, config_from_dict, did_you_mean
 
 __all__ = ["build_model", "model_config", "split_config_values"]
 
@@ -40,14 +40,16 @@ def split_config_values(
             if section == "model":
                 if name not in model_fields:
                     raise ConfigError(
-                        f"{method} has no model config key {name!r} "
+                        f"{method} has no model config key {name!r}"
+                        f"{did_you_mean(name, sorted(model_fields))} "
                         f"(known: {', '.join(sorted(model_fields))})"
                     )
                 model_values[name] = value
             elif section == "train":
                 if name not in train_fields:
                     raise ConfigError(
-                        f"no train config key {name!r} (known: {', '.join(sorted(train_fields))})"
+                        f"no train config key {name!r}{did_you_mean(name, sorted(train_fields))} "
+                        f"(known: {', '.join(sorted(train_fields))})"
                     )
                 train_values[name] = value
             else:
@@ -59,8 +61,9 @@ def split_config_values(
                 f"{key!r} is both a model and a train key; write model.{key} or train.{key}"
             )
         if not (in_model or in_train):
+            hint = did_you_mean(key, sorted(model_fields | train_fields))
             raise ConfigError(
-                f"unknown config key {key!r} for {method} (model keys: "
+                f"unknown config key {key!r} for {method}{hint} (model keys: "
                 f"{', '.join(sorted(model_fields))}; train keys: {', '.join(sorted(train_fields))})"
             )
         (model_values if in_model else train_values)[key] = value
