@@ -12,8 +12,7 @@ its own submodules, and imports of the top-level ``genmodels/__init__.py``, are 
 
 Each check has a short ALLOWLIST; every entry says why it is there, and an entry whose
 offence is gone fails `test_allowlists_name_only_current_offenders`, so the lists only
-shrink. Entries marked "being split in the redesign (issue 11)" are offenders that other
-branches of that redesign are fixing; they go once those branches land.
+shrink. They are empty: keep them so.
 """
 
 from __future__ import annotations
@@ -27,28 +26,18 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "genmodels"
 MAX_FUNCTION_LINES = 80
-REDESIGN = "being split in the redesign (issue 11)"
 
 # (module, module) import edges allowed to close a cycle.
-CYCLE_ALLOWLIST: dict[tuple[str, str], str] = {
-    ("genmodels.metrics.inception", "genmodels.metrics.image"): REDESIGN,
-}
+CYCLE_ALLOWLIST: dict[tuple[str, str], str] = {}
 
 # "module:qualified.function" allowed to exceed MAX_FUNCTION_LINES.
-LONG_FUNCTION_ALLOWLIST: dict[str, str] = {
-    "genmodels.hybrids.flow_fit:fit_flow": REDESIGN,
-    "genmodels.hybrids.inpainting:inpaint": REDESIGN,
-    "genmodels.training.loop:fit": REDESIGN,
-}
+LONG_FUNCTION_ALLOWLIST: dict[str, str] = {}
 
 # ("importing module", "imported module", "name") private imports across packages.
 PRIVATE_IMPORT_ALLOWLIST: dict[tuple[str, str, str], str] = {}
 
 # Modules other than genmodels.io that still write a temporary file and rename it.
-OWN_TEMP_FILE_ALLOWLIST: dict[str, str] = {
-    "genmodels.metrics.image": REDESIGN,
-    "genmodels.training.checkpoint": REDESIGN,
-}
+OWN_TEMP_FILE_ALLOWLIST: dict[str, str] = {}
 
 
 # -- reading the source --------------------------------------------------------------------------
