@@ -93,3 +93,20 @@ def test_annealed_langevin_is_ncsns_solver_in_the_cli(cli, tmp_path) -> None:
                "--out", tmp_path / "x.npz", "--json", check=True)  # fmt: skip
     assert json.loads(proc.stdout)["nfe"] == 3 * 100 + 1  # L·T + the final denoising step
     assert get_method("ncsn").build.default_sampler == "annealed_langevin"
+
+
+@pytest.mark.slow
+def test_toy_solver_through_compare(toy_euler, cli, tmp_path) -> None:
+    """``[methods.ddpm.sample] sampler = "toy_euler"`` in a comparison: the row samples with it."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "[methods.ddpm.train]\nsteps = 100\n[methods.ddpm.model]\nwidth = 16\ndepth = 1\n"
+        '[methods.ddpm.sample]\nsampler = "toy_euler"\n'
+    )
+    proc = cli("compare", "--target", "eight_gaussians", "--methods", "ddpm", "--config", config,
+               "--budget-seconds", 30, "--n-samples", 200, "--out", tmp_path / "cmp", "--quiet",
+               "--json", check=True)  # fmt: skip
+    (row,) = json.loads(proc.stdout)["methods"]
+    assert row["status"] == "ok", row["reason"]
+    assert row["settings"]["sample"] == {"sampler": "toy_euler"}
+    assert row["cost"]["nfe_per_sample"] == 12  # the toy spec's default steps, one NFE each

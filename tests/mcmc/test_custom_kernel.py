@@ -145,6 +145,21 @@ def test_custom_kernel_runs_through_the_cli(toy_kernel, cli, tmp_path) -> None:
     assert json.loads((out / "summary.json").read_text())["grad_evals"] == summary["grad_evals"]
 
 
+def test_custom_kernel_runs_through_compare(toy_kernel, cli, tmp_path) -> None:
+    """A kernel registered from this module is a row of ``genmodels compare`` like nuts."""
+    config = tmp_path / "c.toml"
+    config.write_text("[methods.my_toy]\nchains = 4\ndraws = 1500\nwarmup = 500\n")
+    proc = cli("compare", "--target", "banana", "--methods", "my_toy,mala", "--config", config,
+               "--budget-seconds", 30, "--n-samples", 500, "--out", tmp_path / "cmp", "--quiet",
+               "--json", check=True)  # fmt: skip
+    rows = {row["method"]: row for row in json.loads(proc.stdout)["methods"]}
+    toy = rows["my_toy"]
+    assert (toy["camp"], toy["status"]) == ("chain", "ok"), toy["reason"]
+    assert toy["settings"] == {"chains": 4, "draws": 1500, "warmup": 500, "kernel_options": {}}
+    assert toy["chain"]["max_r_hat"] < 1.1 and toy["chain"]["min_ess_bulk"] > 20
+    assert rows["mala"]["status"] == "ok"
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # R-hat of 5 draws may divide by 0
 def test_mcmc_sampler_accepts_exactly_the_chain_camp(cli, tmp_path) -> None:
     chains = [spec.name for spec in list_methods("chain")]
