@@ -48,6 +48,14 @@ def save_scatter(x: Tensor, path: str | Path, title: str = "") -> Path:
     return save_png(scatter_frame(x, _limits([x]), title), path)
 
 
+def thin_frames(frames: Sequence[Tensor], max_frames: int) -> list[Tensor]:
+    """At most ``max_frames`` of ``frames``, evenly spaced, the first and the last kept."""
+    if len(frames) <= max_frames:
+        return list(frames)
+    idx = np.unique(np.linspace(0, len(frames) - 1, max_frames).round().astype(int))
+    return [frames[i] for i in idx]
+
+
 def save_animation(
     frames: Sequence[Tensor],
     path: str | Path,
@@ -55,6 +63,7 @@ def save_animation(
     fps: int = 10,
     titles: Sequence[str] | None = None,
     nrow: int = 8,
+    max_frames: int | None = None,
 ) -> Path:
     """Write a trajectory as a GIF, atomically.
 
@@ -65,6 +74,8 @@ def save_animation(
         fps: frames per second; the last frame is held for a second.
         titles: optional per-frame titles (scatter only).
         nrow: images per grid row.
+        max_frames: draw at most this many frames, evenly spaced (`thin_frames`; None: all);
+            per-frame ``titles`` are thinned with them.
 
     Returns:
         the path written.
@@ -75,6 +86,12 @@ def save_animation(
     """
     if not frames:
         raise InvalidInputError("no frames to animate")
+    if max_frames is not None:
+        if titles is not None:
+            pairs = thin_frames(list(zip(frames, titles, strict=True)), max_frames)
+            frames, titles = [f for f, _ in pairs], [t for _, t in pairs]
+        else:
+            frames = thin_frames(frames, max_frames)
     first = frames[0]
     if first.ndim == 2 and first.shape[-1] == 2:
         limits = _limits(frames)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genmodels.report.animate import thin_frames
 from genmodels.report.figure import canvas_rgb, pyplot, save_figure, save_gif, save_png
 from genmodels.report.grid import image_grid
 from genmodels.report.schema import ComparisonReport, MethodRow, RecordedTrajectory
@@ -180,13 +181,6 @@ def save_trace_autocorr(
     return trace_path, autocorr_path
 
 
-def _subsample_frames(frames: Sequence[Tensor], k: int = _MAX_GIF_FRAMES) -> list[Tensor]:
-    if len(frames) <= k:
-        return list(frames)
-    idx = np.unique(np.linspace(0, len(frames) - 1, k).round().astype(int))
-    return [frames[i] for i in idx]
-
-
 def save_trajectory_gif(
     frames: Sequence[Tensor], path: Path, *, label: str, exact: Tensor | None = None
 ) -> Path:
@@ -199,7 +193,7 @@ def save_trajectory_gif(
         exact: exact samples; for 2-D they set the axes and are drawn faintly behind.
     """
     plt = pyplot()
-    frames = _subsample_frames(frames)
+    frames = thin_frames(frames, _MAX_GIF_FRAMES)
     rendered: list[np.ndarray] = []
     fig, ax = plt.subplots(figsize=(3.2, 3.4), dpi=72)
     ax.axis("off")
