@@ -52,7 +52,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path`` atomically.
 
     The temporary keeps ``path``'s suffix, so writers that infer the format from the name
-    (matplotlib, Pillow, imageio) work unchanged. On an exception it is removed and
+    (matplotlib, Pillow) work unchanged. On an exception it is removed and
     ``path`` is left as it was.
     """
     path = Path(path)
