@@ -1,9 +1,11 @@
 """`run_comparison`: every method on one target, under one budget, into one report.
 
-For each method: check it applies to the target, train/run it under its share of the budget,
-evaluate its samples with the target's metrics, record its cost, draw its pictures. A method
-that fails is recorded with its error (the traceback goes to ``DIR/<method>/error.txt``) and
-the others go on; ``results.json`` is rewritten after every method, so an interrupted run keeps
+First every method is checked against the target and its settings are parsed, so that bad
+settings are answered before anything trains. Then for each method: train/run it under its
+share of the budget, evaluate its samples with the target's metrics, record its cost, draw its
+pictures. A method that fails is recorded with its error (the traceback goes to
+``DIR/<method>/error.txt``; samples with NaN or inf fail the row with their count) and the
+others go on; ``results.json`` is rewritten after every method, so an interrupted run keeps
 what it finished.
 """
 
