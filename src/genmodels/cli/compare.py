@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +11,7 @@ import typer
 
 from genmodels.cli.app import app, echo_json
 from genmodels.compare import DEFAULT_METHODS, load_settings, run_comparison
+from genmodels.errors import InvalidInputError
 
 
 def _table(result_json: dict) -> list[str]:
@@ -47,6 +50,14 @@ def compare_command(
         float | None,
         typer.Option("--budget-seconds", help="Total time budget of all methods (default 540)."),
     ] = None,
+    no_budget: Annotated[
+        bool,
+        typer.Option(
+            "--no-budget",
+            help="No time budget: every method runs its configured steps and draws, so the "
+            "run repeats bit-for-bit at the same thread count.",
+        ),
+    ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file of settings.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Base seed (default 0).")] = None,
     n_samples: Annotated[
@@ -55,12 +66,34 @@ def compare_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print results.json on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
 ) -> None:
-    """Run methods on one target under one budget; write DIR/results.json and DIR/index.html."""
+    """Run methods on one target under one budget; write DIR/results.json and DIR/index.html.
+
+    Exit codes: 0 when every method ran (or does not apply to the target); 2 on bad input,
+    every method's settings checked before any runs; 1 when a method failed while running,
+    after the others finished and results.json and the report were written.
+    """
+    if no_budget and budget_seconds is not None:
+        raise InvalidInputError("--no-budget and --budget-seconds exclude each other")
     settings = load_settings(config, seed=seed, budget_seconds=budget_seconds, n_samples=n_samples)
+    if no_budget:
+        settings = replace(settings, budget_seconds=None)
     result = run_comparison(target, methods.split(","), out, settings, progress=not quiet).to_json()
     if as_json:
         echo_json(result)
-        return
+    else:
+        _print_result(result, out)
+    failed = [row for row in result["methods"] if row["status"] == "failed"]
+    if failed:
+        names = ", ".join(row["method"] for row in failed)
+        print(
+            f"genmodels: {len(failed)} of {len(result['methods'])} methods failed: {names} "
+            f"(see {out / 'results.json'})",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)  # not typer.Exit: run without standalone mode, click returns it
+
+
+def _print_result(result: dict, out: Path) -> None:
     n, seconds = len(result["methods"]), result["total_seconds"]
     typer.echo(f"{result['target']}: {n} methods in {seconds:.0f} s")
     for line in _table(result):

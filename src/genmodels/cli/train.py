@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,84 @@ class _Frames:
         save_animation(self.frames, path, max_frames=60)
 
 
+# Files `genmodels train` keeps in a run directory; `sample` never writes over them.
+_RUN_FILES = frozenset(
+    {
+        "config.json",
+        "model.safetensors",
+        "training_state.safetensors",
+        "training_state.json",
+        "metrics.jsonl",
+        "samples.png",
+    }
+)
+
+
+def _check_output(path: Path, option: str, run_dir: Path, suffix: str) -> None:
+    """Refuse, before anything is computed, an output that would destroy the run being read
+    or cannot be written.
+
+    Inside the run directory a known run file, or any existing file that is not a ``suffix``
+    (an earlier output of the same kind), is the run's own and stays: checkpoint layouts may
+    gain files, so the rule is "existing and foreign", not a fixed list only. The write itself
+    replaces ``path`` by a rename (`genmodels.io.atomic_path`), so a symlink at ``path`` is
+    replaced, never followed; the destination is therefore ``path``'s resolved parent / name.
+    """
+    run = run_dir.resolve()
+    dest = path.parent.resolve() / path.name
+    if dest == run:
+        raise InvalidInputError(f"{option} {path} is the run directory; give a file name")
+    if run in dest.parents and (
+        dest.name in _RUN_FILES or dest.is_dir() or (dest.exists() and dest.suffix != suffix)
+    ):
+        raise InvalidInputError(
+            f"{option} {path} would overwrite a file of the run {run_dir}; write elsewhere"
+        )
+    if dest.is_dir():
+        raise InvalidInputError(
+            f"{option} {path} is a directory; give a file name such as {path / ('x' + suffix)}"
+        )
+    parent = dest.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InvalidInputError(f"cannot write {option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"cannot write {option} {path}: {parent} is not writable")
+
+
+def _write(path: Path, save: Any) -> None:
+    """``save(path)``; an OS error (checked up front, so a full disk or a race) is one line."""
+    try:
+        save(path)
+    except OSError as e:
+        raise InvalidInputError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _check_weights(model: torch.nn.Module, run_dir: Path, ema: bool) -> None:
+    """A checkpoint with NaN or inf weights (a diverged run) answers nothing: refuse it."""
+    values = [t for t in model.state_dict().values() if t.is_floating_point()]
+    bad = sum(int((~torch.isfinite(t)).sum()) for t in values)
+    if bad:
+        which = "EMA weights" if ema else "weights"
+        total = sum(t.numel() for t in values)
+        raise CheckpointError(
+            f"{run_dir} holds {bad} NaN or inf {which} (of {total}): the run diverged; "
+            "retrain it with a lower lr" + (" or try --no-ema" if ema else "")
+        )
+
+
+def _check_samples(x: torch.Tensor, out: Path) -> None:
+    """Refuse to write samples that hold NaN or inf: nothing is written, the count is named."""
+    rows = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
+    bad = int((~torch.isfinite(rows)).any(dim=1).sum())
+    if bad:
+        raise InvalidInputError(
+            f"{bad} of {rows.shape[0]} samples are NaN or inf; nothing was written to {out} "
+            "(the model is numerically broken: retrain it, or try another --sampler or --steps)"
+        )
+
+
 @app.command("sample")
 def sample_command(
     run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
@@ -147,7 +226,12 @@ def sample_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
-    """Sample a trained model; writes FILE.npz (and a GIF of the trajectory with --animate)."""
+    """Sample a trained model; writes FILE.npz (and a GIF of the trajectory with --animate).
+
+    Refused with exit 2 and one line: an output that would overwrite the run's own files, is
+    a directory or cannot be written; a checkpoint with NaN or inf weights; and samples that
+    come out NaN or inf (their count is named and nothing is written).
+    """
     from genmodels.device import resolve_device
     from genmodels.training import load_model
 
@@ -157,7 +241,11 @@ def sample_command(
         raise InvalidInputError(f"--steps must be >= 1, got {steps}")
     if guidance is not None and label is None:
         raise InvalidInputError("--guidance needs --label (the class to guide towards)")
+    _check_output(out, "--out", run_dir, ".npz")
+    if animate is not None:
+        _check_output(animate, "--animate", run_dir, ".gif")
     model, cfg = load_model(run_dir, ema=ema, device=resolve_device(device))
+    _check_weights(model, run_dir, ema)
     options: dict[str, Any] = {}
     if label is not None:
         if getattr(model, "num_classes", 0) == 0:
@@ -178,9 +266,10 @@ def sample_command(
     samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **options)
     if label is not None:
         samples.info["label"] = label
-    samples.save(out)
+    _check_samples(samples.x, out)
+    _write(out, samples.save)
     if animate is not None:
-        frames.save(animate, cfg["method"])
+        _write(animate, lambda path: frames.save(path, cfg["method"]))
     if as_json:
         summary = {"out": str(out), "n": samples.n, "nfe": samples.nfe, "seconds": samples.seconds}
         if label is not None:
@@ -207,6 +296,7 @@ def likelihood_command(
     from genmodels.training import load_model
 
     model, _ = load_model(run_dir, ema=ema, device=resolve_device(device))
+    _check_weights(model, run_dir, ema)
     target = get_target(data)
     if tuple(target.event_shape) != tuple(model.event_shape):
         raise InvalidInputError(

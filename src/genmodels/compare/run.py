@@ -1,9 +1,11 @@
 """`run_comparison`: every method on one target, under one budget, into one report.
 
-For each method: check it applies to the target, train/run it under its share of the budget,
-evaluate its samples with the target's metrics, record its cost, draw its pictures. A method
-that fails is recorded with its error (the traceback goes to ``DIR/<method>/error.txt``) and
-the others go on; ``results.json`` is rewritten after every method, so an interrupted run keeps
+First every method is checked against the target and its settings are parsed, so that bad
+settings are answered before anything trains. Then for each method: train/run it under its
+share of the budget, evaluate its samples with the target's metrics, record its cost, draw its
+pictures. A method that fails is recorded with its error (the traceback goes to
+``DIR/<method>/error.txt``; samples with NaN or inf fail the row with their count) and the
+others go on; ``results.json`` is rewritten after every method, so an interrupted run keeps
 what it finished.
 """
 
@@ -26,7 +28,7 @@ from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
 from genmodels.compare.costs import chain_diagnostics, cost_summary
 from genmodels.compare.runners import get_runner
 from genmodels.compare.settings import CAMP_WEIGHTS, CompareSettings
-from genmodels.errors import InvalidInputError, NotApplicableError
+from genmodels.errors import ConfigError, GenmodelsError, InvalidInputError, NotApplicableError
 from genmodels.io import atomic_write_text, to_jsonable, write_json
 from genmodels.samples import Samples
 from genmodels.targets.base import Target, get_target
@@ -36,6 +38,7 @@ __all__ = [
     "MethodResult",
     "evaluation_points",
     "method_seed",
+    "nonfinite_count",
     "run_comparison",
 ]
 
@@ -152,6 +155,7 @@ def run_comparison(
     Raises:
         UnknownNameError: an unknown target or method (before anything runs).
         InvalidInputError: no methods, or a method named twice.
+        ConfigError: a method's settings are bad (every method's are checked before any runs).
 
     Example:
         >>> run_comparison("eight_gaussians", ["nuts", "ddpm"], "runs/cmp")  # doctest: +SKIP
@@ -161,6 +165,7 @@ def run_comparison(
     methods = _checked_methods(methods)
     target = get_target(target) if isinstance(target, str) else target
     resolved = {m: (runners or {}).get(m) or get_runner(m) for m in methods}
+    prepared = _prepare(resolved, target, settings)
     unknown_overrides = set(settings.methods) - set(methods)
     if unknown_overrides:
         ignored = ", ".join(sorted(unknown_overrides))
@@ -183,7 +188,7 @@ def run_comparison(
         where = f"[{i + 1}/{len(methods)}] {method} ({runner.camp})"
         if progress:
             echo(f"{where}: running" + (f", budget {share.seconds:.0f} s" if share.limited else ""))
-        row = _run_one(runner, job, share, progress and sys.stderr.isatty())
+        row = _run_one(runner, prepared[method], job, share, progress and sys.stderr.isatty())
         # metrics that cannot be computed here are named once for the run, not in every row
         result.unavailable_metrics.update(row.metrics.pop("unavailable", None) or {})
         result.methods.append(row)
@@ -223,6 +228,33 @@ def _checked_methods(methods: Sequence[str]) -> list[str]:
     if duplicates:
         raise InvalidInputError(f"method(s) named twice: {', '.join(duplicates)}")
     return methods
+
+
+def _prepare(
+    runners: Mapping[str, MethodRunner], target: Target, settings: CompareSettings
+) -> dict[str, Any]:
+    """Every method's typed settings, or the `NotApplicableError` saying why it cannot run,
+    before anything runs: a typo in the last method's settings is answered at once, not after
+    the others trained.
+
+    Raises:
+        ConfigError: a method's settings are bad (a ``ValueError``/``TypeError`` a runner's
+            settings raise is named as one too).
+    """
+    prepared: dict[str, Any] = {}
+    for method, runner in runners.items():
+        try:
+            runner.check(target)
+        except NotApplicableError as e:
+            prepared[method] = e
+            continue
+        try:
+            prepared[method] = runner.parse_settings(target, settings.methods.get(method, {}))
+        except GenmodelsError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{method}: bad settings: {_first_line(e)}") from None
+    return prepared
 
 
 def _write_report(result: ComparisonResult, job: _Job, echo: Callable[[str], None]) -> None:
@@ -269,15 +301,24 @@ def evaluation_points(samples: Samples, n: int) -> Tensor:
     return thinned.transpose(0, 1).reshape(-1, *samples.event_shape)[:n]
 
 
-def _run_one(runner: MethodRunner, job: _Job, budget: Budget, bars: bool) -> MethodResult:
-    """Run one method and score it; its failure is recorded in its row, never raised."""
+def nonfinite_count(samples: Samples) -> int:
+    """How many draws (rows of `Samples.flat`) hold a NaN or an inf."""
+    flat = samples.flat().reshape(samples.n, -1)
+    return int((~torch.isfinite(flat)).any(dim=1).sum())
+
+
+def _run_one(
+    runner: MethodRunner, method_settings: Any, job: _Job, budget: Budget, bars: bool
+) -> MethodResult:
+    """Run one method with its `_prepare`d settings and score it; its failure is recorded in
+    its row, never raised."""
     method = runner.name
     row = MethodResult(method=method, camp=runner.camp)
     method_dir = job.out / method
     t0 = time.perf_counter()
     try:
-        runner.check(job.target)
-        method_settings = runner.parse_settings(job.target, job.settings.methods.get(method, {}))
+        if isinstance(method_settings, NotApplicableError):
+            raise method_settings
         row.settings = _settings_json(method_settings)
         ctx = RunContext(
             seed=method_seed(job.settings.seed, method),
@@ -325,10 +366,12 @@ def _score(row: MethodResult, output: MethodOutput, job: _Job) -> None:
         except Exception as e:
             row.notes["chain_diagnostics_error"] = _first_line(e)
     row.cost = cost_summary(samples, output.train_seconds, row.chain.get("min_ess_bulk"))
+    bad = nonfinite_count(samples)
+    if bad:  # a broken result, not a score: the row fails (its samples.npz stays to look at)
+        row.status, row.reason = "failed", f"{bad} of {samples.n} samples are NaN or inf"
+        return
     try:
         flat = evaluation_points(samples, job.settings.n_samples)
-        if not bool(torch.isfinite(flat).all()):
-            raise InvalidInputError("samples contain NaN or inf")
         row.metrics = dict(job.evaluate(flat, job.target))
         if "mmd" in row.metrics and row.metrics.get("mmd_floor"):
             row.metrics["mmd_ratio"] = row.metrics["mmd"] / row.metrics["mmd_floor"]

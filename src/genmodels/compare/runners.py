@@ -18,10 +18,11 @@ from torch import Tensor
 from genmodels.catalogue import MethodSpec, get_method
 from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
 from genmodels.compare.settings import LearnedSettings, method_settings
-from genmodels.errors import NotApplicableError
+from genmodels.errors import ConfigError, GenmodelsError, NotApplicableError
+from genmodels.models.common import check_map_sample_options
 from genmodels.targets.base import Target
 
-__all__ = ["ChainRunner", "HybridRunner", "ModelRunner", "get_runner"]
+__all__ = ["ChainRunner", "HybridRunner", "ModelRunner", "check_sample_options", "get_runner"]
 
 
 def get_runner(name: str) -> MethodRunner:
@@ -143,6 +144,16 @@ class ModelRunner(_SpecRunner):
                 f"{self.name} learns from data and target {target.name!r} has no sampler"
             )
 
+    def parse_settings(self, target: Target, values: dict[str, Any]) -> LearnedSettings:
+        """`LearnedSettings`, with the ``sample`` options checked too (the sampler's name and
+        its options), so that a typo there is answered before anything trains."""
+        settings = method_settings(self.spec, target, values)
+        try:
+            check_sample_options(self.spec, settings.sample)
+        except GenmodelsError as e:
+            raise ConfigError(f"{self.name}.sample: {e}") from None
+        return settings
+
     def run(self, target: Target, settings: LearnedSettings, ctx: RunContext) -> MethodOutput:
         from genmodels.training import fit
         from genmodels.training.setup import build_model
@@ -190,6 +201,34 @@ class ModelRunner(_SpecRunner):
             samples = trained.sample(ctx.n_samples, generator=generator, **options)
         samples.x = samples.x.detach().float().cpu()
         return samples, trajectory
+
+
+def check_sample_options(spec: MethodSpec, options: dict[str, Any]) -> None:
+    """Raise a `GenmodelsError` for ``model.sample`` options the method cannot take: a
+    one-pass map takes none; a diffusion model a solver of its families and that solver's
+    options (a model class that does not declare its solver families is not checked)."""
+    if spec.camp == "map":
+        check_map_sample_options(spec.name, options, trajectory=True)
+        return
+    if not hasattr(spec.build, "families"):
+        return
+    from genmodels.diffusion.drivers import check_options, solvers_for
+    from genmodels.diffusion.solvers import get_solver
+
+    rest = dict(options)
+    model = spec.build  # families and default_sampler are class attributes
+    solver = get_solver(rest.pop("sampler", None) or model.default_sampler)
+    if solver.family not in model.families:
+        raise ConfigError(
+            f"{spec.name} cannot sample with {solver.name!r} (a {solver.family} solver; "
+            f"available: {', '.join(solvers_for(model))})"
+        )
+    steps = rest.pop("steps", None)
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"steps must be an integer >= 1, got {steps!r}")
+    for key in ("grid", "labels", "guidance"):
+        rest.pop(key, None)
+    check_options(solver, rest)
 
 
 _CAMP_RUNNERS: dict[str, type[_SpecRunner]] = {

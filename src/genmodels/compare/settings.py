@@ -28,6 +28,7 @@ answered with a did-you-mean). Unknown top-level keys are errors.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,9 @@ class CompareSettings:
     Attributes:
         seed: base seed; each method's seed is derived from it and the method's name.
         n_samples: independent samples drawn per learned model (and exact reference size).
-        budget_seconds: total wall-clock allowance, shared by the methods (None: unlimited).
+        budget_seconds: total wall-clock allowance, shared by the methods (None: unlimited:
+            every method runs its configured steps and draws, so that a run repeats
+            bit-for-bit at the same thread count; ``genmodels compare --no-budget``).
         methods: per-method values (``{name: {key: value}}``), over the defaults; they are
             checked against each method's settings dataclass when it runs.
     """
@@ -186,8 +189,12 @@ class CompareSettings:
     def __post_init__(self) -> None:
         if self.n_samples < 10:
             raise InvalidInputError(f"n_samples must be >= 10, got {self.n_samples}")
-        if self.budget_seconds is not None and not self.budget_seconds > 0:
-            raise InvalidInputError(f"budget_seconds must be > 0, got {self.budget_seconds}")
+        b = self.budget_seconds
+        if b is not None and not 0 < b < math.inf:  # NaN fails both comparisons
+            raise InvalidInputError(
+                f"budget_seconds must be a finite number of seconds > 0, got {b} "
+                "(--no-budget, or None, for no limit)"
+            )
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> CompareSettings:

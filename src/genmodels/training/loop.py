@@ -312,6 +312,7 @@ def _checkpoint(run: _Run, state: TrainState) -> None:
     """Write the run's checkpoint at ``state.step`` (rank 0; every rank waits for it)."""
     if run.out is None or run.description is None:
         return
+    _check_finite_weights(run, state.step)  # a checkpoint is only written of usable weights
     data_states = _gather_rng(run.data_gen.get_state(), run.info)
     torch_states = _gather_rng(torch.get_rng_state(), run.info)
     if run.info.rank == 0:
@@ -359,20 +360,77 @@ def _train_step(run: _Run, state: TrainState) -> None:
     state.step = step + 1
 
 
+def _kept(out: Path | None) -> str:
+    if out is not None and has_checkpoint(out):
+        return f"the last good checkpoint in {out} is kept"
+    return "no checkpoint was written yet"
+
+
+def _diverged(what: str, out: Path | None) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"{what}; {_kept(out)} (try a lower lr, grad_clip or mixed_precision=off)"
+    )
+
+
 def _check_finite(loss: Tensor, player: str, step: int, out: Path | None, info: DistInfo) -> None:
     bad = (~torch.isfinite(loss.detach())).float().reshape(1)
     if info.distributed:
         dist.all_reduce(bad)  # every rank stops together
     if bad.item() > 0:
-        kept = (
-            f"the last good checkpoint in {out} is kept"
-            if out is not None and has_checkpoint(out)
-            else "no checkpoint was written yet"
-        )
-        raise TrainingDivergedError(
-            f"{player} loss became {float(loss.detach())} at step {step + 1}; {kept} "
-            "(try a lower lr, grad_clip or mixed_precision=off)"
-        )
+        raise _diverged(f"{player} loss became {float(loss.detach())} at step {step + 1}", out)
+
+
+def _check_finite_weights(run: _Run, step: int) -> None:
+    """Raise `TrainingDivergedError` (writing nothing) unless the weights of ``step`` are usable.
+
+    A finite loss at the last update does not make the weights it produced usable: they can be
+    NaN or inf, or finite and yet give a NaN loss (a sampler then draws NaN). So every weight
+    and EMA value must be finite, and so must each player's loss of the raw and the EMA weights
+    on a probe batch. The probe changes nothing training sees: it runs in eval mode on its own
+    data generator, inside `torch.random.fork_rng`, and buffers are restored after it.
+    """
+    problem = _nonfinite_weights(run) or _nonfinite_probe(run)
+    bad = torch.tensor([0.0 if problem is None else 1.0], device=run.device)
+    if run.info.distributed:
+        dist.all_reduce(bad)  # every rank stops together
+    if bad.item() > 0:
+        raise _diverged(f"{problem or 'the weights on another rank'} after step {step}", run.out)
+
+
+def _nonfinite_weights(run: _Run) -> str | None:
+    for kind, tensors in (("weights", run.model.state_dict()), ("EMA weights", run.ema.shadow)):
+        values = [t.detach() for t in tensors.values() if t.is_floating_point()]
+        if values and not bool(torch.stack([torch.isfinite(t).all() for t in values]).all()):
+            bad = sum(int((~torch.isfinite(t)).sum()) for t in values)
+            return f"{bad} of the {kind} became NaN or inf"
+    return None
+
+
+def _nonfinite_probe(run: _Run) -> str | None:
+    """Each player's loss of the raw, then the EMA weights on one probe batch (see above)."""
+    model, device = run.model, run.device
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    training = model.training
+    forked = [] if device.type == "cpu" else [device.index or 0]
+    try:
+        with torch.random.fork_rng(forked, device_type=device.type):
+            gen = torch.Generator().manual_seed(_seed(run.config.seed, run.info.rank, 4))
+            batch, labels = run.draw(run.config.batch_size, generator=gen)
+            batch = batch.to(device)
+            options = {} if labels is None else {"labels": labels.to(device)}
+            model.eval()
+            for kind, weights in (("", contextlib.nullcontext()), ("EMA ", run.ema.applied(model))):
+                with weights, _autocast(run.config, device):
+                    for player in run.players:
+                        loss = player.loss(batch, **options).detach()
+                        if not bool(torch.isfinite(loss).all()):
+                            return f"the {kind}weights give a {player.name} loss of {float(loss)}"
+    finally:
+        model.train(training)
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+    return None
 
 
 def _agree(value: int, info: DistInfo, *, smallest: bool) -> int:
