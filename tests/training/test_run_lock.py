@@ -86,6 +86,7 @@ def test_two_writers_one_run_directory(tmp_path) -> None:
 
 def test_fit_refuses_a_directory_another_process_writes(tmp_path) -> None:
     run = tmp_path / "run"
+    run.mkdir()  # a directory the holder did not create keeps its lock file after it
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(run)],
         stdin=subprocess.PIPE,
@@ -132,3 +133,9 @@ def test_an_unusable_out_is_one_line(cli, tmp_path) -> None:
         proc = cli(*_TRAIN, "--steps", "2", "--out", out)
         assert_one_line_error(proc)
         assert "cannot use" in proc.stderr
+
+
+def test_a_refused_run_leaves_no_directory(cli, tmp_path) -> None:
+    out = tmp_path / "new"
+    assert_one_line_error(cli(*_TRAIN, "--steps", "2", "--out", out, "--set", "train.lr=x"))
+    assert not out.exists()

@@ -41,7 +41,7 @@ __all__ = ["LOCK_NAME", "exclusive_run", "idle_run"]
 LOCK_NAME = ".genmodels.lock"
 """The lock file every writer of a run directory holds (it contains the holder's pid)."""
 
-_held: dict[str, list[int]] = {}  # resolved run directory → [fd, depth] held by this process
+_held: dict[str, list[int]] = {}  # resolved run directory → [fd, depth, created it]
 _guard = threading.Lock()
 
 
@@ -92,11 +92,13 @@ def exclusive_run(out: str | Path | None) -> Iterator[None]:
     if out is None or fcntl is None:
         yield
         return
-    key = str(Path(out).resolve())
+    out = Path(out)
+    key = str(out.resolve())
     with _guard:
         entry = _held.get(key)
         if entry is None:
-            entry = _held[key] = [_acquire(Path(out)), 0]
+            created = not out.exists()
+            entry = _held[key] = [_acquire(out), 0, created]
         entry[1] += 1
     try:
         yield
@@ -105,7 +107,18 @@ def exclusive_run(out: str | Path | None) -> Iterator[None]:
             entry[1] -= 1
             if entry[1] == 0:
                 del _held[key]
+                if entry[2]:
+                    _remove_if_unused(out)
                 os.close(entry[0])  # closing the last fd releases the flock
+
+
+def _remove_if_unused(out: Path) -> None:
+    """Remove a run directory this lock created when nothing but the lock went into it
+    (a run refused for bad settings leaves no trace)."""
+    with contextlib.suppress(OSError):
+        if [p.name for p in out.iterdir()] == [LOCK_NAME]:
+            (out / LOCK_NAME).unlink()
+            out.rmdir()
 
 
 @contextlib.contextmanager
