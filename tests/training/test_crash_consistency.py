@@ -27,7 +27,14 @@ from safetensors.torch import load_file
 
 from genmodels.io import TEMP_MARKER
 from genmodels.targets import get_target
-from genmodels.training import Callback, TrainConfig, fit, load_model, read_checkpoint_config
+from genmodels.training import (
+    Callback,
+    JsonlLogger,
+    TrainConfig,
+    fit,
+    load_model,
+    read_checkpoint_config,
+)
 from genmodels.training.checkpoint import MODEL_FILE, SETS_DIR
 from genmodels.training.setup import build_model
 
@@ -80,23 +87,28 @@ def _spawn(run: Path) -> subprocess.Popen[str]:
     )
 
 
-def _kill_at_random(proc: subprocess.Popen[str], run: Path, rng: random.Random, pace: list[float]):
-    """SIGKILL ``proc``: mostly 1-2 commits after it started training, at a random point of
-    the next step (``pace`` holds the seconds per step seen so far); sometimes during start-up.
+def _kill_at_random(
+    proc: subprocess.Popen[str], run: Path, rng: random.Random, pace: list[float], early: bool
+) -> None:
+    """SIGKILL ``proc`` 1-2 commits after it started, at a random point of the next step; or,
+    when ``early``, late in its start-up (tidying, building, the first step). ``pace`` holds
+    the seconds per step and the seconds from start to first commit seen so far.
     """
-    before = _step(run)
-    if rng.random() < 0.2:  # start-up: imports, tidying, the first steps
-        deadline = time.monotonic() + rng.uniform(0.2, 2.5)
+    before, started = _step(run), time.monotonic()
+    if early:
+        deadline = started + rng.uniform(0.6, 1.0) * pace[1]
         while proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
     else:
         wanted, seen, last = before + rng.randint(1, 2), before, None
-        deadline = time.monotonic() + 120
+        deadline = started + 120
         while proc.poll() is None and _step(run) < wanted and time.monotonic() < deadline:
             now_step = _step(run)
             if now_step != seen:
                 now = time.monotonic()
-                if last is not None:
+                if last is None:
+                    pace[1] = now - started
+                else:
                     pace[0] = (now - last) / max(1, now_step - seen)
                 seen, last = now_step, now
             time.sleep(0.002)
@@ -110,10 +122,10 @@ def _kill_at_random(proc: subprocess.Popen[str], run: Path, rng: random.Random, 
 
 def _kill_loop(run: Path, kills: int, seed: int) -> int:
     """``kills`` kill-and-resume cycles on ``run``; returns how many left something to tidy."""
-    rng, pace = random.Random(seed), [0.05]
+    rng, pace = random.Random(seed), [0.05, 2.0]
     untidy = 0
-    for _ in range(kills):
-        _kill_at_random(_spawn(run), run, rng, pace)
+    for i in range(kills):
+        _kill_at_random(_spawn(run), run, rng, pace, early=i % 5 == 2)
         if _step(run) >= 0:
             _check_committed_set(run)
         untidy += bool(_leftovers(run))
@@ -248,3 +260,29 @@ def test_a_run_directory_without_sets_still_loads_and_resumes(tmp_path) -> None:
     assert not (out / "training_state.json").exists() and _leftovers(out) == []
     for name, a in full.model.state_dict().items():
         assert torch.equal(a, resumed.model.state_dict()[name]), name
+
+
+def test_resume_drops_metrics_rows_past_the_checkpoint_and_damaged_ones(tmp_path) -> None:
+    out = tmp_path / "run"
+    logger = JsonlLogger(out / "metrics.jsonl", every=1)
+    with pytest.raises(KeyboardInterrupt):  # rows 1-5 written, checkpoint at step 4
+        fit(
+            _flow(),
+            get_target("eight_gaussians"),
+            _config(steps=8),
+            out,
+            callbacks=[logger, _KillAt(5)],
+        )
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "los')  # a row cut short (a full disk)
+    logger = JsonlLogger(out / "metrics.jsonl", every=1)
+    fit(
+        _flow(),
+        get_target("eight_gaussians"),
+        _config(steps=8),
+        out,
+        resume=True,
+        callbacks=[logger],
+    )
+    rows = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["step"] for ln in rows] == list(range(1, 9))
