@@ -472,7 +472,9 @@ def fit(
     AdamW updates on fresh batches, with linear warm-up + cosine decay of the learning rate,
     gradient-norm clipping and bf16 autocast on CUDA; then the EMA is updated and callbacks
     run. Under `torchrun` the model is wrapped in DDP and each rank draws its own data;
-    rank 0 writes checkpoints every ``checkpoint_every`` steps and at the end.
+    rank 0 writes checkpoints every ``checkpoint_every`` steps and at the end, after that
+    step's callbacks (`genmodels.training.checkpoint` commits each one atomically), and
+    holds the run directory's lock (`genmodels.training.rundir`) until `fit` returns.
 
     With a limited ``budget``, the first steps are timed and the run is planned once
     (`genmodels.training.schedule.StepPlanner`, `Budget.plan`): when ``config.steps`` would
