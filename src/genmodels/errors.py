@@ -8,6 +8,7 @@ __all__ = [
     "GenmodelsError",
     "InvalidInputError",
     "NotApplicableError",
+    "RunLockedError",
     "TrainingDivergedError",
     "UnknownNameError",
 ]
@@ -42,3 +43,7 @@ class CheckpointError(GenmodelsError):
 
 class TrainingDivergedError(GenmodelsError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class RunLockedError(GenmodelsError):
+    """Another process is writing this run directory (it holds the directory's lock)."""

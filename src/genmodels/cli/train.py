@@ -15,6 +15,14 @@ from genmodels.cli.app import app, echo_json
 from genmodels.errors import CheckpointError, ConfigError, GenmodelsError, InvalidInputError
 
 _SEED_HELP = "Random seed (default: 0, or the checkpoint's on --resume)."
+_RESUME_HELP = (
+    "Continue from the newest complete checkpoint in --out, with the run's own settings; "
+    "--steps may grow (to extend the run), other changed train settings need --override."
+)
+_OVERRIDE_HELP = (
+    "With --resume: apply train settings (--set train.lr=...) that differ from the run's, "
+    "and record them in config.json. The target and model config never change."
+)
 
 
 def _metrics_function():
@@ -32,6 +40,62 @@ def _metrics_function():
     return safe
 
 
+def _resume_values(
+    out: Path, method: str, model_values: dict[str, Any], train_values: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's saved configs with the values given on the command line on top.
+
+    Model values must equal the saved ones; which train values may differ is `fit`'s
+    decision (`genmodels.training.resume`), made against the saved ``train_config``.
+    """
+    from genmodels.training.checkpoint import read_checkpoint_config
+
+    saved = read_checkpoint_config(out)
+    if saved["method"] != method:
+        raise CheckpointError(f"{out} holds a {saved['method']!r} run, not {method!r}")
+    changed = {k for k, v in model_values.items() if saved["model_config"].get(k) != v}
+    if changed:
+        raise ConfigError(f"cannot change model config on --resume: {sorted(changed)}")
+    return dict(saved["model_config"]), {**saved["train_config"], **train_values}
+
+
+def _train_run(
+    method: str,
+    data: str,
+    out: Path,
+    config: Path | None,
+    set_: list[str],
+    flags: dict[str, Any],
+    *,
+    resume: bool,
+    override: bool,
+) -> Any:
+    """Parse the configs, build the model and `fit` it (the run's lock is held)."""
+    from genmodels.targets import get_target
+    from genmodels.training import TrainConfig, default_callbacks, fit
+    from genmodels.training.checkpoint import has_checkpoint
+    from genmodels.training.config import config_from_dict, load_toml, parse_set_items
+    from genmodels.training.setup import build_model, split_config_values
+
+    toml = load_toml(config) if config is not None else {}
+    model_values, train_values = split_config_values(method, toml, parse_set_items(set_), flags)
+    target = get_target(data)
+    if resume and has_checkpoint(out):
+        model_values, train_values = _resume_values(out, method, model_values, train_values)
+    train_config = config_from_dict(TrainConfig, train_values, where="train config")
+    model = build_model(
+        method,
+        target.event_shape,
+        model_values,
+        num_levels=target.num_levels,
+        seed=train_config.seed,
+    )
+    callbacks = default_callbacks(out, train_config, metrics=_metrics_function())
+    return fit(
+        model, target, train_config, out, callbacks=callbacks, resume=resume, override=override
+    )
+
+
 @app.command("train")
 def train_command(
     method: str = typer.Argument(..., help="Model to train (see `genmodels methods`)."),
@@ -43,44 +107,31 @@ def train_command(
         [], "--set", help="Override a config key: model.hidden=64, train.lr=3e-4, kind=maf."
     ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
+    resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
+    override: bool = typer.Option(False, "--override", help=_OVERRIDE_HELP),
     seed: int | None = typer.Option(None, "--seed", help=_SEED_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
-    """Train a model on a target; writes config.json, model.safetensors, metrics.jsonl."""
-    from genmodels.targets import get_target
-    from genmodels.training import TrainConfig, default_callbacks, fit
-    from genmodels.training.checkpoint import has_checkpoint, read_checkpoint_config
-    from genmodels.training.config import config_from_dict, load_toml, parse_set_items
-    from genmodels.training.setup import build_model, split_config_values
+    """Train a model on a target; writes config.json, model.safetensors, metrics.jsonl.
 
+    The run directory is this process's alone while it runs (a second writer exits 2).
+    ``--resume`` continues with the run's saved settings: settings given again with the
+    same values are fine, ``--steps`` may grow, and runtime settings (progress, device,
+    logging, evaluation and checkpoint cadence) may change; any other changed train setting
+    is refused unless ``--override`` is given. Another ``--data`` or model config is refused.
+    """
+    from genmodels.training.rundir import exclusive_run
+
+    if override and not resume:
+        raise InvalidInputError("--override only applies with --resume")
     flags: dict[str, Any] = {"progress": progress}
     for key, value in (("steps", steps), ("device", device), ("seed", seed)):
         if value is not None:
             flags[f"train.{key}"] = value
-    toml = load_toml(config) if config is not None else {}
-    model_values, train_values = split_config_values(method, toml, parse_set_items(set_), flags)
-    target = get_target(data)
-    if resume and has_checkpoint(out):
-        saved = read_checkpoint_config(out)
-        if saved["method"] != method:
-            raise CheckpointError(f"{out} holds a {saved['method']!r} run, not {method!r}")
-        changed = {k for k, v in model_values.items() if saved["model_config"].get(k) != v}
-        if changed:
-            raise ConfigError(f"cannot change model config on --resume: {sorted(changed)}")
-        model_values = saved["model_config"]
-        train_values = {**saved["train_config"], **train_values}
-    train_config = config_from_dict(TrainConfig, train_values, where="train config")
-    model = build_model(
-        method,
-        target.event_shape,
-        model_values,
-        num_levels=target.num_levels,
-        seed=train_config.seed,
-    )
-    callbacks = default_callbacks(out, train_config, metrics=_metrics_function())
-    state = fit(model, target, train_config, out, callbacks=callbacks, resume=resume)
+    writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes the run
+    with exclusive_run(out if writer else None):
+        state = _train_run(method, data, out, config, set_, flags, resume=resume, override=override)
     if state.dist.distributed:
         import torch.distributed as dist
 

@@ -49,6 +49,15 @@ class ProgressBar(Callback):
         self.bar.close()
 
 
+def _row_step(line: str) -> float:
+    """The step of a metrics.jsonl row; a damaged row counts as past every checkpoint."""
+    try:
+        step = json.loads(line).get("step", 0)
+    except (json.JSONDecodeError, AttributeError):
+        return float("inf")
+    return step if isinstance(step, int) else float("inf")
+
+
 class JsonlLogger(Callback):
     """Appends one JSON line every ``every`` steps (and whenever a callback logged metrics).
 
@@ -69,7 +78,7 @@ class JsonlLogger(Callback):
             atomic_write_text(self.path, "")
         elif self.path.exists():  # drop lines past the checkpoint we resume from
             lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
-            keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= state.start_step]
+            keep = [ln for ln in lines if _row_step(ln) <= state.start_step]
             atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
 
     def on_step(self, state: TrainState) -> None:

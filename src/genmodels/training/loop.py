@@ -38,11 +38,20 @@ from genmodels.training.checkpoint import (
     load_training_state,
     read_checkpoint_config,
     save_checkpoint,
+    tidy_run_dir,
 )
 from genmodels.training.config import TrainConfig, config_to_dict
 from genmodels.training.distributed import DistInfo, init_distributed
 from genmodels.training.ema import EMA
 from genmodels.training.objective import Objective
+from genmodels.training.resume import (
+    apply_overrides_after_restore,
+    check_same_run,
+    describe_changes,
+    fresh_hyperparameters,
+    resume_changes,
+)
+from genmodels.training.rundir import exclusive_run
 from genmodels.training.schedule import StepPlanner, make_schedulers, schedule_for, warmup_cosine
 
 __all__ = ["Callback", "TrainState", "fit", "method_name", "warmup_cosine"]
@@ -184,6 +193,7 @@ class _Run:
     description: dict[str, Any] | None  # config.json of a run that keeps checkpoints
     start: int = 0
     resumed: bool = False
+    override: bool = False
 
     @property
     def device(self) -> torch.device:
@@ -241,18 +251,29 @@ def _describe(
     }
 
 
+def _dist_info(config: TrainConfig) -> DistInfo:
+    device = resolve_device(config.device)
+    return init_distributed(device) if config.distributed else DistInfo(0, 1, 0, device)
+
+
 def _setup(
     model: GenerativeModel | Objective,
     target: Target,
     config: TrainConfig,
     out: Path | None,
     resume: bool,
+    info: DistInfo,
+    override: bool = False,
 ) -> _Run:
-    """Check the inputs, initialise (or restore) the model, build optimisers and schedules."""
+    """Check the inputs, initialise (or restore) the model, build optimisers and schedules.
+
+    Rank 0 holds the run directory's lock already (`fit`), so what a killed writer left
+    there is tidied before anything is read (`genmodels.training.checkpoint.tidy_run_dir`).
+    """
     _check_shapes(model, target)
     draw = _batch_sampler(model, target)
-    device = resolve_device(config.device)
-    info = init_distributed(device) if config.distributed else DistInfo(0, 1, 0, device)
+    if out is not None and info.rank == 0:
+        tidy_run_dir(out)
     resuming = bool(resume and out is not None and has_checkpoint(out))
     if out is not None and not resume and has_checkpoint(out):
         raise InvalidInputError(
@@ -277,7 +298,7 @@ def _setup(
     ema = EMA(model, config.ema_decay)
     run = _Run(
         model, config, players, optimizers, schedulers, wrapped, ema, draw, data_gen, info, out,
-        description,
+        description, override=override,
     )  # fmt: skip
     if resuming:
         _restore(run)
@@ -285,16 +306,40 @@ def _setup(
     return run
 
 
-def _restore(run: _Run) -> None:
-    """Load weights, EMA, optimiser and schedule state and generator states from ``run.out``."""
-    assert run.out is not None and run.description is not None
-    saved = read_checkpoint_config(run.out)
+def _check_resume(run: _Run, saved: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The train settings this resume changes; refused unless ``run.override`` (see
+    `genmodels.training.resume`). Another method, shape, target or model config is refused
+    whatever ``override`` says."""
+    assert run.description is not None
     method, shape = run.description["method"], run.description["event_shape"]
     if saved["method"] != method or list(saved["event_shape"]) != shape:
         raise CheckpointError(
             f"{run.out} holds a {saved['method']!r} checkpoint of shape {saved['event_shape']}, "
             f"not {method!r} of shape {shape}"
         )
+    description = run.description
+    check_same_run(
+        run.out, saved, target=description["target"], model_config=description["model_config"]
+    )
+    changes = resume_changes(saved["train_config"], run.config)
+    if changes and not run.override:
+        raise ConfigError(
+            f"--resume would change {describe_changes(changes)} in {run.out}; pass --override "
+            "to apply them (recorded in config.json), or resume with the run's own settings"
+        )
+    return changes
+
+
+def _restore(run: _Run) -> None:
+    """Load weights, EMA, optimiser and schedule state and generator states from ``run.out``.
+
+    Changed settings that ``run.override`` allows take effect on the restored optimisers
+    and schedule, and join the run's ``overrides`` history in ``config.json``.
+    """
+    assert run.out is not None and run.description is not None
+    saved = read_checkpoint_config(run.out)
+    changes = _check_resume(run, saved)
+    fresh = fresh_hyperparameters(run.optimizers)
     run.start, rng = load_training_state(
         run.out,
         model=run.model,
@@ -302,6 +347,14 @@ def _restore(run: _Run) -> None:
         optimizers=run.optimizers,
         schedulers=run.schedulers,
     )
+    history = list(saved.get("overrides") or [])
+    if changes:
+        apply_overrides_after_restore(run.optimizers, fresh)
+        run.reschedule(run.config.steps, run.start)
+        changed = {k: {"from": old, "to": new} for k, (old, new) in changes.items()}
+        history.append({"step": run.start, "changed": changed})
+    if history:
+        run.description["overrides"] = history
     rank = run.info.rank
     if f"data.{rank}" in rng:
         run.data_gen.set_state(rng[f"data.{rank}"])
@@ -368,7 +421,8 @@ def _kept(out: Path | None) -> str:
 
 def _diverged(what: str, out: Path | None) -> TrainingDivergedError:
     return TrainingDivergedError(
-        f"{what}; {_kept(out)} (try a lower lr, grad_clip or mixed_precision=off)"
+        f"{what}; {_kept(out)} (to continue from it with a lower lr, train again with "
+        "--resume --override --set train.lr=SMALLER; grad_clip or mixed_precision=off may help)"
     )
 
 
@@ -465,6 +519,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     resume: bool = False,
     budget: Budget | None = None,
+    override: bool = False,
 ) -> TrainState:
     """Train ``model`` on batches ``target.sample(batch_size, generator)``.
 
@@ -475,7 +530,9 @@ def fit(
     AdamW updates on fresh batches, with linear warm-up + cosine decay of the learning rate,
     gradient-norm clipping and bf16 autocast on CUDA; then the EMA is updated and callbacks
     run. Under `torchrun` the model is wrapped in DDP and each rank draws its own data;
-    rank 0 writes checkpoints every ``checkpoint_every`` steps and at the end.
+    rank 0 writes checkpoints every ``checkpoint_every`` steps and at the end, after that
+    step's callbacks (`genmodels.training.checkpoint` commits each one atomically), and
+    holds the run directory's lock (`genmodels.training.rundir`) until `fit` returns.
 
     With a limited ``budget``, the first steps are timed and the run is planned once
     (`genmodels.training.schedule.StepPlanner`, `Budget.plan`): when ``config.steps`` would
@@ -491,7 +548,10 @@ def fit(
         config: the `TrainConfig`.
         out_dir: run directory for checkpoints (None: keep nothing on disk).
         callbacks: logging, progress, evaluation, previews (run on rank 0).
-        resume: continue from the checkpoint in ``out_dir`` when there is one.
+        resume: continue from the checkpoint in ``out_dir`` when there is one (its newest
+            complete one: see `genmodels.training.checkpoint`).
+        override: on ``resume``, apply train settings that differ from the run's saved ones
+            (and record them) instead of refusing; see `genmodels.training.resume`.
         budget: the wall-clock allowance (None: no limit); its clock started when it was made.
 
     Returns:
@@ -500,6 +560,9 @@ def fit(
     Raises:
         TrainingDivergedError: a loss became NaN or infinite (the last checkpoint is kept).
         CheckpointError: ``resume`` found a checkpoint of another method or shape.
+        ConfigError: ``resume`` with changed train settings and no ``override``, or with
+            another target or model config.
+        RunLockedError: another process is writing ``out_dir`` (it holds the run's lock).
         ConfigError: a class-conditional model on a target without (enough) labels.
 
     Example:
@@ -510,8 +573,17 @@ def fit(
         >>> state.planned_steps, state.stopped_by_budget  # doctest: +SKIP
     """
     out = Path(out_dir) if out_dir is not None else None
-    run = _setup(model, target, config, out, resume)
-    budget = budget if budget is not None else Budget()
+    info = _dist_info(config)
+    with exclusive_run(out if info.rank == 0 else None):  # the one writer, until it returns
+        run = _setup(model, target, config, out, resume, info, override)
+        state = _train(run, target, callbacks, budget if budget is not None else Budget())
+    model.eval()
+    return state
+
+
+def _train(run: _Run, target: Target, callbacks: Sequence[Callback], budget: Budget) -> TrainState:
+    """`fit`'s loop: steps, budget, checkpoints, callbacks."""
+    model, config, out = run.model, run.config, run.out
     planner = StepPlanner(budget, start=run.start, planned=config.steps, min_steps=config.min_steps)
     state = TrainState(
         model, run.ema, target, config, out, run.info, step=run.start, start_step=run.start,
@@ -524,15 +596,18 @@ def fit(
         while state.step < state.planned_steps and not state.stopped_by_budget:
             _train_step(run, state)
             _keep_to_budget(run, planner, state)
-            # checkpoint before the callbacks, so a failing callback cannot lose the step
-            if state.step % config.checkpoint_every == 0 or state.is_last:
-                _checkpoint(run, state)
-            for cb in active:
-                cb.on_step(state)
+            # Callbacks first (the step's metrics.jsonl row exists before the checkpoint that
+            # a resume would continue after, and evaluation's draws are in its RNG state);
+            # the checkpoint is written even when a callback fails.
+            try:
+                for cb in active:
+                    cb.on_step(state)
+            finally:
+                if state.step % config.checkpoint_every == 0 or state.is_last:
+                    _checkpoint(run, state)
         if run.start >= config.steps and not run.resumed:
             _checkpoint(run, state)  # steps=0: still leave a loadable run directory
     finally:
         for cb in active:
             cb.on_end(state)
-    model.eval()
     return state
