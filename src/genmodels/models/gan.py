@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from genmodels.catalogue import register_method
+from genmodels.checks import at_least, check_betas, check_range
 from genmodels.errors import ConfigError
 from genmodels.models.base import GenerativeModel, Player
 from genmodels.models.common import Standardize, check_map_sample_options
@@ -61,6 +62,13 @@ class GANConfig:
     d_steps: int = 1
     lr: float = 0.0
     betas: tuple[float, float] = (0.5, 0.9)
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "hidden", "depth", "channels", "d_steps", where="model")
+        at_least(self, 0, "latent_dim", where="model")
+        check_range(self.gp_weight, "model.gp_weight", ge=0)
+        check_range(self.lr, "model.lr", ge=0)
+        check_betas(self.betas, "model.betas")
 
 
 @register_method(

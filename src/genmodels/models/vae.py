@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from genmodels.catalogue import register_method
+from genmodels.checks import at_least, check_range
 from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.models.base import GenerativeModel
 from genmodels.models.common import Standardize, check_map_sample_options, dequantize
@@ -60,6 +61,12 @@ class VAEConfig:
     min_log_scale: float = -5.0
     num_levels: int = 0
     kl_warmup: int = -1
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "hidden", "depth", "channels", "iwae_k", where="model")
+        at_least(self, 0, "latent_dim", "num_levels", where="model")
+        at_least(self, -1, "kl_warmup", where="model")
+        check_range(self.min_log_scale, "model.min_log_scale")
 
 
 @register_method(

@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from genmodels.checks import at_least, check_betas, check_range, check_seed
 from genmodels.errors import ConfigError
 from genmodels.io import load_toml, parse_toml_value
 
@@ -99,12 +100,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if self.steps < 0 or self.batch_size < 1:
-            raise ConfigError("steps must be >= 0 and batch_size >= 1")
-        if self.min_steps < 0 or self.warmup_steps < 0:
-            raise ConfigError("min_steps and warmup_steps must be >= 0")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        at_least(self, 0, "steps", "min_steps", "warmup_steps", "eval_every", where="train")
+        at_least(self, 1, "batch_size", "checkpoint_every", "log_every", where="train")
+        at_least(self, 1, "eval_samples", where="train")
+        check_range(self.lr, "train.lr", gt=0)
+        check_range(self.weight_decay, "train.weight_decay", ge=0)
+        check_range(self.grad_clip, "train.grad_clip", ge=0)
+        check_range(self.min_lr_ratio, "train.min_lr_ratio", ge=0, le=1)
+        check_range(self.ema_decay, "train.ema_decay", ge=0, lt=1)
+        check_betas(self.betas, "train.betas")
+        check_seed(self.seed, "train.seed")
 
 
 def did_you_mean(name: str, known: Sequence[str]) -> str:

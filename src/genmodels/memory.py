@@ -1,0 +1,68 @@
+"""Memory estimates checked before a large allocation, so a huge size is one clear line.
+
+``genmodels mcmc --chains 10000000`` would otherwise grow until the kernel kills it. A
+library function that is about to allocate an array whose size the user chose estimates its
+bytes and calls `check_allocation` first.
+
+Example:
+    >>> check_allocation(1024, "a tiny array")
+    >>> try:
+    ...     check_allocation(2**50, "the draws")
+    ... except InvalidInputError as e:
+    ...     print(str(e)[:34])
+    the draws would need 1048576.0 GiB
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from genmodels.errors import InvalidInputError
+
+__all__ = ["GIB", "available_memory", "check_allocation", "tensor_bytes"]
+
+GIB = 2**30
+
+_LIMIT_ENV = "GENMODELS_MEMORY_LIMIT_GIB"
+"""An explicit limit in GiB (e.g. for tests, or a job that must stay under its share)."""
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: ``GENMODELS_MEMORY_LIMIT_GIB`` if set, else
+    ``MemAvailable`` of /proc/meminfo, else psutil's figure; None where none is known."""
+    limit = os.environ.get(_LIMIT_ENV)
+    if limit:
+        try:
+            return int(float(limit) * GIB)
+        except ValueError:
+            pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:  # macOS, Windows
+        import psutil  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
+def tensor_bytes(*shape: int, itemsize: int = 4) -> int:
+    """Bytes of a dense array of ``shape`` (Python ints: no overflow)."""
+    return math.prod(int(s) for s in shape) * int(itemsize)
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse (`InvalidInputError`, one line) an allocation of ``nbytes`` for ``what`` that
+    exceeds the memory available; silent when the figure is unknown."""
+    available = available_memory()
+    if available is None or nbytes <= available:
+        return
+    raise InvalidInputError(
+        f"{what} would need {nbytes / GIB:.1f} GiB (available ~{available / GIB:.1f} GiB); "
+        "ask for fewer"
+    )
