@@ -86,8 +86,9 @@ def check_seed(seed: Any, name: str = "--seed") -> int:
 
 
 def check_betas(betas: Any, name: str) -> None:
-    """Adam's (β₁, β₂): two numbers in [0, 1] (β = 1 is a constant average, allowed by
-    the config for schedules that set it; anything outside is refused here, by name)."""
+    """Adam's (β₁, β₂): two numbers in [0, 1]; outside that torch's optimiser fails with a
+    traceback at the first step, so the config refuses them by name. (β = 1 stays accepted:
+    existing configs coerce ``[0, 1]``.)"""
     if not isinstance(betas, tuple | list) or len(betas) != 2:
         raise ConfigError(f"{name} must be two numbers in [0, 1], got {betas!r}")
     for i, beta in enumerate(betas):
