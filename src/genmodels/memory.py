@@ -28,9 +28,14 @@ _LIMIT_ENV = "GENMODELS_MEMORY_LIMIT_GIB"
 """An explicit limit in GiB (e.g. for tests, or a job that must stay under its share)."""
 
 
-def available_memory() -> int | None:
-    """Bytes this process may still allocate: ``GENMODELS_MEMORY_LIMIT_GIB`` if set, else
-    ``MemAvailable`` of /proc/meminfo, else psutil's figure; None where none is known."""
+def available_memory(device: object = None) -> int | None:
+    """Bytes this process may still allocate: ``GENMODELS_MEMORY_LIMIT_GIB`` if set; on a
+    CUDA ``device`` its free memory; else ``MemAvailable`` of /proc/meminfo, else psutil's
+    figure; None where none is known."""
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda":  # type: ignore[arg-type]
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])  # type: ignore[arg-type]
     limit = os.environ.get(_LIMIT_ENV)
     if limit:
         try:
@@ -56,10 +61,11 @@ def tensor_bytes(*shape: int, itemsize: int = 4) -> int:
     return math.prod(int(s) for s in shape) * int(itemsize)
 
 
-def check_allocation(nbytes: int, what: str) -> None:
+def check_allocation(nbytes: int, what: str, device: object = None) -> None:
     """Refuse (`InvalidInputError`, one line) an allocation of ``nbytes`` for ``what`` that
-    exceeds the memory available; silent when the figure is unknown."""
-    available = available_memory()
+    exceeds the memory available (on ``device``; default host memory); silent when the
+    figure is unknown."""
+    available = available_memory(device)
     if available is None or nbytes <= available:
         return
     raise InvalidInputError(

@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from genmodels.checks import at_least, check_betas, check_range, check_seed
-from genmodels.errors import ConfigError
+from genmodels.errors import CheckpointError, ConfigError
 from genmodels.io import load_toml, parse_toml_value
 
 __all__ = [
     "TrainConfig",
     "apply_overrides",
     "check_choices",
+    "check_run_config",
     "coerce_value",
     "config_from_dict",
     "config_to_dict",
@@ -377,6 +378,35 @@ def _plain(value: Any) -> Any:
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-able dict of a config dataclass (tuples become lists, nested configs tables)."""
     return {k: _plain(v) for k, v in dataclasses.asdict(config).items()}
+
+
+def check_run_config(cfg: Mapping[str, Any], path: str | Path) -> Mapping[str, Any]:
+    """Check the types of a run's ``config.json`` (after its keys were found): a tampered
+    file is one `CheckpointError` naming the field, not a traceback deep in model building.
+
+    ``method`` a name, ``model_config``/``train_config`` tables, ``event_shape`` a list of
+    integers >= 1, ``step`` an integer >= 0.
+    """
+
+    def bad(key: str, wants: str) -> CheckpointError:
+        return CheckpointError(f"{path}: {key!r} must be {wants}, got {cfg.get(key)!r}")
+
+    if not isinstance(cfg.get("method"), str):
+        raise bad("method", "a method name")
+    for key in ("model_config", "train_config"):
+        if not isinstance(cfg.get(key), Mapping):
+            raise bad(key, "a table of settings")
+    shape = cfg.get("event_shape")
+    if not isinstance(shape, list) or not shape or not all(_positive_int(d) for d in shape):
+        raise bad("event_shape", "a list of integers >= 1")
+    step = cfg.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise bad("step", "an integer >= 0")
+    return cfg
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def parse_set_items(items: list[str]) -> dict[str, Any]:
