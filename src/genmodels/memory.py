@@ -20,7 +20,14 @@ import os
 
 from genmodels.errors import InvalidInputError
 
-__all__ = ["GIB", "available_memory", "check_allocation", "tensor_bytes"]
+__all__ = [
+    "GIB",
+    "available_memory",
+    "check_allocation",
+    "check_network_size",
+    "network_bytes",
+    "tensor_bytes",
+]
 
 GIB = 2**30
 
@@ -72,3 +79,21 @@ def check_allocation(nbytes: int, what: str, device: object = None) -> None:
         f"{what} would need {nbytes / GIB:.1f} GiB (available ~{available / GIB:.1f} GiB); "
         "ask for fewer"
     )
+
+
+_TRAINING_COPIES = 5
+"""Copies of every weight while training: the weights, gradients, Adam's two moments, EMA."""
+
+
+def network_bytes(width: int, layers: int, blocks: int = 1) -> int:
+    """A lower bound on the training memory of ``blocks`` networks of ``layers`` hidden
+    layers of ``width`` units: the ``width × width`` weights between hidden layers (at least
+    one row of ``width`` per layer), float32, times the copies training keeps."""
+    per_block = int(width) * max(int(width) * (int(layers) - 1), int(width)) * int(layers)
+    return per_block * max(int(blocks), 1) * 4 * _TRAINING_COPIES
+
+
+def check_network_size(width: int, layers: int, what: str, blocks: int = 1) -> None:
+    """Refuse a network too wide for memory (`network_bytes`) before torch allocates it;
+    called by model configs, so that ``hidden=10**9`` is one line and not a swap storm."""
+    check_allocation(network_bytes(width, layers, blocks), what)

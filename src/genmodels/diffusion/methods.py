@@ -39,6 +39,7 @@ from genmodels.diffusion.schedules import DiscreteSchedule, Spacing
 from genmodels.diffusion.sde import SDE, VESDE, VPSDE, NCSNLevels, SubVPSDE
 from genmodels.diffusion.solvers import Family
 from genmodels.errors import ConfigError
+from genmodels.memory import check_network_size
 
 __all__ = [
     "DDPM",
@@ -87,6 +88,9 @@ class NetConfig:
             )
         for i, mult in enumerate(self.unet_mults):
             check_range(mult, f"model.unet_mults[{i}]", ge=1, integer=True)
+        check_network_size(self.width, self.depth, f"a network with width={self.width}")
+        widest = 3 * self.unet_base * max(self.unet_mults)  # a 3×3 conv: 9 c² weights
+        check_network_size(widest, self.unet_blocks, f"a U-Net with unet_base={self.unet_base}")
 
 
 def _bind(fn: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor, Tensor], Tensor]:

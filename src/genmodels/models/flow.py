@@ -24,6 +24,7 @@ from torch import Tensor
 
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least
+from genmodels.memory import check_network_size
 from genmodels.models.base import GenerativeModel
 from genmodels.models.common import Standardize, check_map_sample_options, dequantize
 from genmodels.registry import Registry
@@ -62,6 +63,8 @@ class FlowConfig:
     def __post_init__(self) -> None:
         at_least(self, 1, "transforms", "hidden", "depth", "bins", where="model")
         at_least(self, 0, "num_levels", where="model")
+        what = f"a flow with hidden={self.hidden}, depth={self.depth}"
+        check_network_size(self.hidden, self.depth, what, blocks=self.transforms)
 
 
 @register_method(

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_betas, check_range
 from genmodels.errors import ConfigError
+from genmodels.memory import check_network_size
 from genmodels.models.base import GenerativeModel, Player
 from genmodels.models.common import Standardize, check_map_sample_options
 from genmodels.nets.conv import ConvDecoder, conv_discriminator
@@ -69,6 +70,8 @@ class GANConfig:
         check_range(self.gp_weight, "model.gp_weight", ge=0)
         check_range(self.lr, "model.lr", ge=0)
         check_betas(self.betas, "model.betas")
+        check_network_size(self.hidden, self.depth, f"a GAN with hidden={self.hidden}", blocks=2)
+        check_network_size(3 * self.channels, 3, f"a GAN with channels={self.channels}")
 
 
 @register_method(

@@ -16,7 +16,13 @@ from torch import Tensor
 
 from genmodels.errors import InvalidInputError
 from genmodels.samples import check_npz_magic
-from genmodels.targets.base import TARGETS, Target, draw_device, register_path_loader
+from genmodels.targets.base import (
+    TARGETS,
+    Target,
+    check_test_size,
+    draw_device,
+    register_path_loader,
+)
 
 __all__ = ["ImageDataset", "digits", "load_image_folder", "load_image_path", "load_npz_images"]
 
@@ -80,6 +86,7 @@ class ImageDataset(Target):
         return self.train_x[idx].to(device), self.train_y[idx.to(self.train_y.device)].to(device)
 
     def test_set(self, n: int = 10_000) -> Tensor:
+        check_test_size(self, n)
         return self.test_x[:n]
 
     @classmethod
