@@ -245,7 +245,7 @@ _BAD_TRAIN_SETTINGS = [
     "no_such_key=1",
     "noequals",
     "model.no_such_key=3",
-    "train.progress=maybe",
+    "train.distributed=maybe",
 ]
 _BAD_MODEL_SETTINGS = [
     ("flow", "model.transforms=0"),
