@@ -75,9 +75,10 @@ def check_allocation(nbytes: int, what: str, device: object = None) -> None:
     available = available_memory(device)
     if available is None or nbytes <= available:
         return
+    need = nbytes / GIB
+    shown = f"{need:.1f}" if need < 1e6 else f"{need:.2g}"
     raise InvalidInputError(
-        f"{what} would need {nbytes / GIB:.1f} GiB (available ~{available / GIB:.1f} GiB); "
-        "ask for fewer"
+        f"{what} would need {shown} GiB (available ~{available / GIB:.1f} GiB); ask for fewer"
     )
 
 
