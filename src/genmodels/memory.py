@@ -7,10 +7,10 @@ bytes and calls `check_allocation` first.
 Example:
     >>> check_allocation(1024, "a tiny array")
     >>> try:
-    ...     check_allocation(2**50, "the draws")
+    ...     check_allocation(2**45, "the draws")
     ... except InvalidInputError as e:
     ...     print(str(e)[:34])
-    the draws would need 1048576.0 GiB
+    the draws would need 32768.0 GiB (
 """
 
 from __future__ import annotations

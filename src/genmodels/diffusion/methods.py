@@ -225,10 +225,13 @@ class SubVPConfig(VPConfig):
     """The sub-VP SDE's configuration (the VP SDE's fields)."""
 
 
-def _check_sigmas(config: Any) -> None:
-    """0 < sigma_min < sigma_max and sigma_data > 0 (a VE SDE's or NCSN's noise levels)."""
+def _check_sigmas(config: Any, *, equal_ok: bool = False) -> None:
+    """0 < sigma_min < sigma_max (or ``<=``: one NCSN level) and sigma_data > 0."""
     check_range(config.sigma_min, "model.sigma_min", gt=0)
-    check_range(config.sigma_max, "model.sigma_max", gt=config.sigma_min)
+    if equal_ok:
+        check_range(config.sigma_max, "model.sigma_max", ge=config.sigma_min)
+    else:
+        check_range(config.sigma_max, "model.sigma_max", gt=config.sigma_min)
     check_range(config.sigma_data, "model.sigma_data", gt=0)
 
 
@@ -365,8 +368,8 @@ class NCSNConfig(ScoreConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_sigmas(self)
-        at_least(self, 2, "levels", where="model")
+        _check_sigmas(self, equal_ok=True)  # levels=1, sigma_max=sigma_min: one noise level
+        at_least(self, 1, "levels", where="model")
 
 
 @register_method(
