@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from genmodels.errors import ConfigError
+from genmodels.errors import ConfigError, InvalidInputError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,6 +37,8 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_output_dir",
+    "check_output_file",
     "load_toml",
     "parse_toml_value",
     "to_jsonable",
@@ -114,17 +116,78 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file; a missing or malformed file raises `ConfigError`."""
+    """Read a TOML file; a missing, unreadable, binary or malformed file raises `ConfigError`
+    (one line), as does one whose sections are not tables."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"no such config file: {path}") from None
     except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not text (a binary file?)") from None
+    except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"cannot parse {path} as TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    return data
+
+
+def _nearest_existing(path: Path) -> Path:
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            return parent
+    return Path.cwd()
+
+
+def _check_writable_dir(directory: Path, what: str, path: Path) -> None:
+    """Probe ``directory`` by creating (and removing) a temporary file in it: permission
+    bits alone say nothing for root or on a read-only mount."""
+    if not directory.is_dir():
+        raise InvalidInputError(f"{what} {path}: {directory} is a file, not a directory")
+    try:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=f".genmodels{TEMP_MARKER}probe-")
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise InvalidInputError(f"{what} {path}: cannot write in {directory} ({reason})") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_output_dir(path: str | Path, what: str = "--out") -> Path:
+    """Check up front that ``path`` can be an output directory: absent (its nearest existing
+    parent writable) or an existing writable directory, not a file. Creates nothing.
+
+    Raises:
+        InvalidInputError: one line naming ``what`` (the option) and the reason.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InvalidInputError(f"{what} {path} is an existing file; give a directory")
+    _check_writable_dir(_nearest_existing(path), what, path)
+    return path
+
+
+def check_output_file(
+    path: str | Path, what: str = "--out", suffixes: tuple[str, ...] = ()
+) -> Path:
+    """Check up front that ``path`` can be written as a file: not a directory, its nearest
+    existing parent a writable directory, and (if given) one of ``suffixes``.
+
+    Raises:
+        InvalidInputError: one line naming ``what`` (the option) and the reason.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{what} {path} is a directory; give a file name")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InvalidInputError(
+            f"{what} {path} must end in {' or '.join(suffixes)}, got {path.suffix or 'no suffix'!r}"
+        )
+    _check_writable_dir(_nearest_existing(path.parent), what, path)
+    return path
 
 
 def parse_toml_value(raw: str) -> Any:

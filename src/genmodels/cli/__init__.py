@@ -36,14 +36,28 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+_ALLOCATION_FAILURES = ("can't allocate memory", "out of memory", "not enough memory")
+
+
+def _allocation_failure(e: RuntimeError) -> bool:
+    """torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (CUDA)."""
+    return any(text in str(e).lower() for text in _ALLOCATION_FAILURES)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script; turns expected errors into exit code 2."""
+    """Entry point of the console script; turns expected errors into exit code 2.
+
+    Sizes and numbers are checked where they are used; this boundary is the last net for
+    what only the machine can refuse (memory), so that it too is one line.
+    """
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         app(args=args or ["--help"], prog_name="genmodels", standalone_mode=False)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except typer.Abort:
+    except typer.Abort as e:  # click turns an EOFError from anywhere into Abort, too
+        if isinstance(e.__cause__, EOFError):
+            _fail(f"unexpected end of input: {e.__cause__ or 'a file or stdin ended early'}")
         _fail("interrupted", code=130)
     except _UsageError as e:  # usage errors: bad option, missing argument, ...
         _fail(e.format_message())
@@ -51,3 +65,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(e))
     except KeyboardInterrupt:
         _fail("interrupted", code=130)
+    except MemoryError:
+        _fail("out of memory: ask for fewer samples, chains or a smaller model")
+    except OverflowError as e:
+        _fail(f"a number is too large: {e}")
+    except RuntimeError as e:
+        if not _allocation_failure(e):
+            raise
+        _fail(f"out of memory ({str(e).strip().splitlines()[0]}); ask for a smaller size")

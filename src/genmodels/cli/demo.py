@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from genmodels.checks import check_seed
 from genmodels.cli.app import app, echo_json
 from genmodels.errors import InvalidInputError
+from genmodels.io import check_output_dir
 
 __all__ = ["demo"]
 
@@ -43,6 +45,8 @@ def demo(
     DEMOS.get(name)  # unknown name → one-line error before anything runs
     if out is None:
         raise InvalidInputError("give an output directory with --out DIR")
+    check_seed(seed)
+    check_output_dir(out)
     result = run_demo(name, out, seed=seed, quick=quick)
     if json_:
         echo_json(result)

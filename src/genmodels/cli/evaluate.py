@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from genmodels.checks import check_seed
 from genmodels.cli.app import app, echo_json
 from genmodels.metrics import evaluate_samples
 from genmodels.samples import load_samples
@@ -37,8 +38,9 @@ def evaluate_command(
 ) -> None:
     """Score samples against a target: MMD (with its floor), energy distance, sliced
     Wasserstein and mode metrics; Fréchet distance and precision/recall for images."""
-    target_obj = get_target(target)
+    check_seed(seed)
     samples = load_samples(file)
+    target_obj = get_target(target)
     metrics = evaluate_samples(samples, target_obj, seed=seed)
     if as_json:
         echo_json(metrics)

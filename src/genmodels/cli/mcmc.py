@@ -7,6 +7,7 @@ correct it, so their output is chains like any other.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import typer
 from genmodels.cli.app import app, echo_json
 from genmodels.errors import InvalidInputError, NotApplicableError
 
-__all__ = ["mcmc_command", "run_mcmc"]
+__all__ = ["check_run_inputs", "mcmc_command", "run_mcmc"]
 
 
 INITS = ("random", "modes")
@@ -59,6 +60,23 @@ def _summary(
     }
 
 
+def check_run_inputs(
+    chains: int, draws: int, warmup: int, seed: int, init: str, init_spread: float, out: Path
+) -> None:
+    """The run's own arguments, checked before any target is built or anything allocated."""
+    from genmodels.checks import check_range, check_seed
+    from genmodels.io import check_output_dir
+
+    check_range(chains, "--chains", ge=1, integer=True)
+    check_range(draws, "--draws", ge=1, integer=True)
+    check_range(warmup, "--warmup", ge=0, integer=True)
+    check_seed(seed)
+    if init not in INITS:
+        raise InvalidInputError(f"--init must be 'random' or 'modes', got {init!r}")
+    check_range(init_spread, "--init-spread", gt=0)
+    check_output_dir(out)
+
+
 def run_mcmc(
     target_name: str,
     sampler: str,
@@ -80,18 +98,25 @@ def run_mcmc(
     from genmodels.catalogue import get_method
     from genmodels.io import atomic_path, write_json
     from genmodels.mcmc import sample_chains
+    from genmodels.mcmc.driver import chain_bytes
+    from genmodels.memory import check_allocation, tensor_bytes
     from genmodels.metrics.chains import to_inference_data
     from genmodels.report.chain_plots import save_chain_figures
     from genmodels.targets import get_target
     from genmodels.training.config import config_from_dict
 
     spec = get_method(sampler, ("chain", "hybrid"))  # fail before building anything
+    check_run_inputs(chains, draws, warmup, seed, init, init_spread, out)
     target = get_target(target_name)
     if not target.has_log_prob:
         raise NotApplicableError(
             f"target {target_name!r} has no density: chains need a log-density "
             f"(it only has samples; train a model on it instead)"
         )
+    # the summary and posterior.nc hold float64 copies of the draws besides the run's own
+    dim = math.prod(target.event_shape)
+    what = f"{chains} chains x {draws} draws in {dim} dimensions"
+    check_allocation(chain_bytes(chains, draws, dim) + tensor_bytes(3, chains, draws, dim), what)
     if spec.camp == "hybrid":
         values = {"chains": chains, "draws": draws, "warmup": warmup}
         settings = config_from_dict(spec.settings, values, where=sampler)

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from genmodels.catalogue import register_method
+from genmodels.checks import at_least, check_range
 from genmodels.diffusion.guidance import training_labels
 from genmodels.diffusion.losses import (
     denoising_loss,
@@ -37,6 +38,8 @@ from genmodels.diffusion.parameterization import (
 from genmodels.diffusion.schedules import DiscreteSchedule, Spacing
 from genmodels.diffusion.sde import SDE, VESDE, VPSDE, NCSNLevels, SubVPSDE
 from genmodels.diffusion.solvers import Family
+from genmodels.errors import ConfigError
+from genmodels.memory import check_network_size
 
 __all__ = [
     "DDPM",
@@ -75,6 +78,20 @@ class NetConfig:
     num_classes: int = 0
     label_dropout: float = 0.1
 
+    def __post_init__(self) -> None:
+        at_least(self, 1, "width", "depth", "unet_base", "unet_blocks", where="model")
+        at_least(self, 0, "num_classes", where="model")
+        check_range(self.label_dropout, "model.label_dropout", ge=0, lt=1)
+        if not isinstance(self.unet_mults, tuple | list) or not self.unet_mults:
+            raise ConfigError(
+                f"model.unet_mults must be a list of integers >= 1, got {self.unet_mults!r}"
+            )
+        for i, mult in enumerate(self.unet_mults):
+            check_range(mult, f"model.unet_mults[{i}]", ge=1, integer=True)
+        check_network_size(self.width, self.depth, f"a network with width={self.width}")
+        widest = 3 * self.unet_base * max(self.unet_mults)  # a 3×3 conv: 9 c² weights
+        check_network_size(widest, self.unet_blocks, f"a U-Net with unet_base={self.unet_base}")
+
 
 def _bind(fn: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor, Tensor], Tensor]:
     """``fn(x, c)`` with the labels bound (as the losses call it), or ``fn`` itself."""
@@ -94,6 +111,12 @@ class DDPMConfig(NetConfig):
     parameterization: Parameterization = "eps"
     clip_x0: float | None = None
     spacing: Spacing = "leading"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        at_least(self, 1, "timesteps", where="model")
+        if self.clip_x0 is not None:
+            check_range(self.clip_x0, "model.clip_x0", gt=0)
 
 
 SCHEDULES: dict[str, Callable[..., DiscreteSchedule]] = {
@@ -177,6 +200,11 @@ class ScoreConfig(NetConfig):
     snr: float = 0.16
     step_lr: float = 2e-5
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self.snr, "model.snr", gt=0)
+        check_range(self.step_lr, "model.step_lr", gt=0)
+
 
 @dataclass
 class VPConfig(ScoreConfig):
@@ -186,10 +214,25 @@ class VPConfig(ScoreConfig):
     beta_max: float = 20.0
     weighting: Weighting = "sigma2"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self.beta_min, "model.beta_min", gt=0)
+        check_range(self.beta_max, "model.beta_max", gt=self.beta_min)
+
 
 @dataclass
 class SubVPConfig(VPConfig):
     """The sub-VP SDE's configuration (the VP SDE's fields)."""
+
+
+def _check_sigmas(config: Any, *, equal_ok: bool = False) -> None:
+    """0 < sigma_min < sigma_max (or ``<=``: one NCSN level) and sigma_data > 0."""
+    check_range(config.sigma_min, "model.sigma_min", gt=0)
+    if equal_ok:
+        check_range(config.sigma_max, "model.sigma_max", ge=config.sigma_min)
+    else:
+        check_range(config.sigma_max, "model.sigma_max", gt=config.sigma_min)
+    check_range(config.sigma_data, "model.sigma_data", gt=0)
 
 
 @dataclass
@@ -200,6 +243,10 @@ class VEConfig(ScoreConfig):
     sigma_max: float = 10.0
     sigma_data: float = 1.0
     weighting: Weighting = "sigma2"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sigmas(self)
 
 
 class ScoreSDE(DiffusionModel):
@@ -319,6 +366,11 @@ class NCSNConfig(ScoreConfig):
     levels: int = 10
     objective: Literal["dsm", "ssm"] = "dsm"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sigmas(self, equal_ok=True)  # levels=1, sigma_max=sigma_min: one noise level
+        at_least(self, 1, "levels", where="model")
+
 
 @register_method(
     "ncsn",
@@ -368,6 +420,12 @@ class FlowMatchingConfig(NetConfig):
     coupling: Literal["independent", "ot"] = "independent"
     t_min: float = 0.01
     t_max: float = 0.999
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self.sigma_min, "model.sigma_min", ge=0, lt=1)
+        check_range(self.t_min, "model.t_min", ge=0, lt=1)
+        check_range(self.t_max, "model.t_max", gt=self.t_min, le=1)
 
 
 @register_method(

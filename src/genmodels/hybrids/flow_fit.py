@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from genmodels.budget import Budget
+from genmodels.checks import at_least, check_range
 from genmodels.errors import NotApplicableError
 from genmodels.models.flow import Flow, FlowConfig
 from genmodels.targets.base import Target
@@ -51,6 +52,9 @@ class FlowFitConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        at_least(self, 0, "steps", where="fit")
+        at_least(self, 1, "batch_size", "transforms", "hidden", where="fit")
+        check_range(self.lr, "fit.lr", gt=0)
 
 
 def flow_push(flow: Flow, z: Tensor) -> tuple[Tensor, Tensor]:

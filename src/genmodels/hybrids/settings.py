@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genmodels.hybrids.flow_fit import FlowFitConfig
+from genmodels.mcmc.settings import check_run
 
 __all__ = ["FlowMHSettings", "NeutraSettings"]
 
@@ -24,6 +25,9 @@ class FlowMHSettings:
     draws: int = 1000
     warmup: int = 100
     fit: FlowFitConfig = field(default_factory=FlowFitConfig)
+
+    def __post_init__(self) -> None:
+        check_run(self)
 
 
 @dataclass
@@ -46,3 +50,6 @@ class NeutraSettings:
     sampler: str = "hmc"
     kernel_options: dict[str, Any] = field(default_factory=dict)
     fit: FlowFitConfig = field(default_factory=FlowFitConfig)
+
+    def __post_init__(self) -> None:
+        check_run(self)

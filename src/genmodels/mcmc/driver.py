@@ -19,10 +19,18 @@ from genmodels.errors import InvalidInputError, NotApplicableError
 from genmodels.mcmc.base import ChainState, Info, Kernel, LogDensity
 from genmodels.mcmc.start import as_log_density, initial_positions
 from genmodels.mcmc.warmup import AdaptationInfo, window_adaptation
+from genmodels.memory import check_allocation, tensor_bytes
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
 
-__all__ = ["MIN_DRAWS", "STAT_KEYS", "ChainSamples", "run_kernel", "sample_chains"]
+__all__ = [
+    "MIN_DRAWS",
+    "STAT_KEYS",
+    "ChainSamples",
+    "chain_bytes",
+    "run_kernel",
+    "sample_chains",
+]
 
 MIN_DRAWS = 100
 """Draws per chain a time allowance never cuts below (enough for split-R-hat and ESS)."""
@@ -93,6 +101,18 @@ def run_kernel(
             done = i + 1
             break
     return state, xs[:, :done], {key: value[:, :done] for key, value in stats.items()}
+
+
+_WORKING_COPIES = 64
+"""Positions-sized tensors a transition holds at once (momenta, gradients, a NUTS tree's
+edges and proposals, the warm-up's running moments): a generous bound."""
+
+
+def chain_bytes(chains: int, draws: int, dim: int, itemsize: int = 4) -> int:
+    """Bytes a run of ``chains`` × ``draws`` in ``dim`` dimensions allocates: the kept draws
+    ``[chains, draws, dim]``, the per-draw statistics and the transitions' working tensors."""
+    kept = tensor_bytes(chains, draws, dim + len(STAT_KEYS), itemsize=itemsize)
+    return kept + tensor_bytes(chains, dim, _WORKING_COPIES, itemsize=itemsize)
 
 
 def _placement(
@@ -197,6 +217,10 @@ def _prepare(
             f"sampler {sampler!r} needs a log-density; with only a score use 'ula'"
         )
     device, dtype = _placement(init, device, dtype)
+    dim = math.prod(density.event_shape)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    what = f"{chains} chains x {draws} draws in {dim} dimensions"
+    check_allocation(chain_bytes(chains, draws, dim, itemsize), what, device)
     generator = _generator(generator, seed, device)
     x0 = initial_positions(
         init,

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ChainSettings"]
+from genmodels.checks import at_least
+from genmodels.errors import ConfigError
+
+__all__ = ["ChainSettings", "check_run"]
 
 
 @dataclass
@@ -26,8 +29,14 @@ class ChainSettings:
     kernel_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("chains", "draws"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.warmup < 0:
-            raise ValueError(f"warmup must be >= 0, got {self.warmup}")
+        check_run(self)
+
+
+def check_run(settings: Any) -> None:
+    """``chains``, ``draws`` >= 1 and ``warmup`` >= 0 (the fields every chain method has);
+    `ConfigError` names the field, the value and what is allowed."""
+    at_least(settings, 1, "chains", "draws")
+    at_least(settings, 0, "warmup")
+    options = getattr(settings, "kernel_options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"kernel_options must be a table of kernel fields, got {options!r}")

@@ -23,6 +23,8 @@ import zuko
 from torch import Tensor
 
 from genmodels.catalogue import register_method
+from genmodels.checks import at_least
+from genmodels.memory import check_network_size
 from genmodels.models.base import GenerativeModel
 from genmodels.models.common import Standardize, check_map_sample_options, dequantize
 from genmodels.registry import Registry
@@ -57,6 +59,12 @@ class FlowConfig:
     depth: int = 2
     bins: int = 8
     num_levels: int = 0
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "transforms", "hidden", "depth", "bins", where="model")
+        at_least(self, 0, "num_levels", where="model")
+        what = f"a flow with hidden={self.hidden}, depth={self.depth}"
+        check_network_size(self.hidden, self.depth, what, blocks=self.transforms)
 
 
 @register_method(

@@ -24,7 +24,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from genmodels.catalogue import register_method
+from genmodels.checks import at_least, check_betas, check_range
 from genmodels.errors import ConfigError
+from genmodels.memory import check_network_size
 from genmodels.models.base import GenerativeModel, Player
 from genmodels.models.common import Standardize, check_map_sample_options
 from genmodels.nets.conv import ConvDecoder, conv_discriminator
@@ -61,6 +63,15 @@ class GANConfig:
     d_steps: int = 1
     lr: float = 0.0
     betas: tuple[float, float] = (0.5, 0.9)
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "hidden", "depth", "channels", "d_steps", where="model")
+        at_least(self, 0, "latent_dim", where="model")
+        check_range(self.gp_weight, "model.gp_weight", ge=0)
+        check_range(self.lr, "model.lr", ge=0)
+        check_betas(self.betas, "model.betas")
+        check_network_size(self.hidden, self.depth, f"a GAN with hidden={self.hidden}", blocks=2)
+        check_network_size(3 * self.channels, 3, f"a GAN with channels={self.channels}")
 
 
 @register_method(

@@ -19,7 +19,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from genmodels.catalogue import register_method
+from genmodels.checks import at_least, check_range
 from genmodels.errors import ConfigError, NotApplicableError
+from genmodels.memory import check_network_size
 from genmodels.models.base import GenerativeModel
 from genmodels.models.common import Standardize, check_map_sample_options, dequantize
 from genmodels.nets.conv import ConvDecoder, ConvEncoder
@@ -60,6 +62,14 @@ class VAEConfig:
     min_log_scale: float = -5.0
     num_levels: int = 0
     kl_warmup: int = -1
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "hidden", "depth", "channels", "iwae_k", where="model")
+        at_least(self, 0, "latent_dim", "num_levels", where="model")
+        at_least(self, -1, "kl_warmup", where="model")
+        check_range(self.min_log_scale, "model.min_log_scale")
+        check_network_size(self.hidden, self.depth, f"a VAE with hidden={self.hidden}", blocks=2)
+        check_network_size(3 * self.channels, 3, f"a VAE with channels={self.channels}")
 
 
 @register_method(

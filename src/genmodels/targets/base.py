@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
+from genmodels.checks import check_range
 from genmodels.errors import NotApplicableError
+from genmodels.memory import check_allocation, tensor_bytes
 from genmodels.registry import Registry
 
 __all__ = [
@@ -19,6 +22,7 @@ __all__ = [
     "ModeStructure",
     "Target",
     "TargetKind",
+    "check_test_size",
     "describe_targets",
     "draw_device",
     "get_target",
@@ -56,6 +60,13 @@ def draw_device(generator: torch.Generator | None) -> torch.device:
     constants are moved to the draws, and `Target.log_prob`/`Target.score` follow ``x``.
     """
     return generator.device if generator is not None else torch.get_default_device()
+
+
+def check_test_size(target: Any, n: Any) -> None:
+    """``n`` test points: an integer >= 1 whose draws fit in memory (one-line errors)."""
+    check_range(n, "n (test points)", ge=1, integer=True)
+    dim = math.prod(target.event_shape)
+    check_allocation(tensor_bytes(n, dim), f"{n} test points of {target.name!r}")
 
 
 class Target:
@@ -136,6 +147,7 @@ class Target:
         Data sets return their test split (``n`` is an upper bound); targets with an exact
         sampler return ``n`` draws at a fixed seed that training never uses.
         """
+        check_test_size(self, n)
         generator = torch.Generator().manual_seed(2**31 - 1)  # CPU: the same set on every machine
         return self.sample(n, generator=generator).to(torch.get_default_device())
 

@@ -15,7 +15,14 @@ import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
-from genmodels.targets.base import TARGETS, Target, draw_device, register_path_loader
+from genmodels.samples import check_npz_magic
+from genmodels.targets.base import (
+    TARGETS,
+    Target,
+    check_test_size,
+    draw_device,
+    register_path_loader,
+)
 
 __all__ = ["ImageDataset", "digits", "load_image_folder", "load_image_path", "load_npz_images"]
 
@@ -79,6 +86,7 @@ class ImageDataset(Target):
         return self.train_x[idx].to(device), self.train_y[idx.to(self.train_y.device)].to(device)
 
     def test_set(self, n: int = 10_000) -> Tensor:
+        check_test_size(self, n)
         return self.test_x[:n]
 
     @classmethod
@@ -97,13 +105,7 @@ class ImageDataset(Target):
         ``uint8`` arrays are read as 256 levels in [0, 255]; float arrays must lie in
         [0, 1] or [−1, 1]. The split is a fixed-seed permutation.
         """
-        x = np.asarray(images)
-        if x.ndim == 3:
-            x = x[:, None]
-        elif x.ndim == 4 and x.shape[-1] <= 4 and x.shape[1] > 4:
-            x = x.transpose(0, 3, 1, 2)  # NHWC → NCHW
-        if x.ndim != 4 or len(x) < 2:
-            raise InvalidInputError(f"expected a stack of ≥ 2 images, got shape {images.shape}")
+        x = _image_stack(images)
         if x.dtype == np.uint8:
             x, num_levels = x.astype(np.float32) / 127.5 - 1.0, num_levels or 256
         else:
@@ -115,7 +117,7 @@ class ImageDataset(Target):
         perm = np.random.default_rng(seed).permutation(len(x))
         n_test = max(1, round(test_fraction * len(x)))
         test, train = perm[:n_test], perm[n_test:]
-        y = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        y = None if labels is None else torch.as_tensor(_label_array(labels, len(x)))
         xt = torch.from_numpy(x)
         return cls(
             xt[train],
@@ -125,6 +127,72 @@ class ImageDataset(Target):
             num_levels,
             class_names,
         )
+
+
+MIN_SIDE = 4
+"""The smallest image side the conv nets take (each down-sampling halves it)."""
+
+
+def _image_stack(images: np.ndarray) -> np.ndarray:
+    """``images`` as ``[N, C, H, W]`` (from ``[N, H, W]`` or ``[N, H, W, C]``), refused in
+    one line when it is no stack of at least 2 real-valued images of side >= `MIN_SIDE`."""
+    x = np.asarray(images)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise InvalidInputError(f"images must be numbers, got an array of {x.dtype}")
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] <= 4 and x.shape[1] > 4:
+        x = x.transpose(0, 3, 1, 2)  # NHWC → NCHW
+    if x.ndim != 4 or len(x) < 2:
+        raise InvalidInputError(
+            f"expected a stack of ≥ 2 images [N, H, W], [N, H, W, C] or [N, C, H, W], "
+            f"got shape {tuple(np.shape(images))}"
+        )
+    if min(x.shape[2:]) < MIN_SIDE:
+        raise InvalidInputError(
+            f"images must be at least {MIN_SIDE}×{MIN_SIDE} pixels, got "
+            f"{x.shape[2]}×{x.shape[3]} (shape {tuple(np.shape(images))})"
+        )
+    return x
+
+
+def _label_array(labels: np.ndarray, n: int) -> np.ndarray:
+    """``labels`` as int64 ``[n]`` of class indices 0..K−1, refused in one line when 2-D,
+    of another length, non-integral (NaN included) or negative."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != n:
+        raise InvalidInputError(
+            f"labels must be one integer per image, shape [{n}], got shape {y.shape}"
+        )
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise InvalidInputError(f"labels must be integers 0..K-1, got an array of {y.dtype}")
+    floating = np.issubdtype(y.dtype, np.floating)
+    if floating and (not np.isfinite(y).all() or (y != np.round(y)).any()):
+        raise InvalidInputError("labels must be integers 0..K-1, got non-integral values (NaN?)")
+    if n and y.min() < 0:
+        raise InvalidInputError(f"labels must be integers 0..K-1, got {int(y.min())}")
+    return y.astype(np.int64)
+
+
+def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
+    """One image file as ``[size, size(, C)]``; an unreadable file or a decompression bomb
+    (more pixels than Pillow's ``MAX_IMAGE_PIXELS``) is one `InvalidInputError`."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return np.asarray(im.convert(mode).resize((size, size), Image.BILINEAR))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidInputError(
+            f"{path} is too large to decode safely (more than Pillow's MAX_IMAGE_PIXELS = "
+            f"{Image.MAX_IMAGE_PIXELS} pixels)"
+        ) from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InvalidInputError(f"cannot read image {path}: {e}") from None
 
 
 @TARGETS.register("digits")
@@ -148,8 +216,6 @@ def load_image_folder(
     Sub-folders directly under ``path`` become class labels (ImageNet-folder layout) when
     every image lies in one; otherwise the images are unlabelled.
     """
-    from PIL import Image
-
     root = Path(path)
     if not root.is_dir():
         raise InvalidInputError(f"no such image folder: {root}")
@@ -157,13 +223,9 @@ def load_image_folder(
     if len(files) < 2:
         raise InvalidInputError(f"found {len(files)} images under {root}; need at least 2")
     mode = "L" if grayscale else "RGB"
-    try:
-        arrays = [
-            np.asarray(Image.open(f).convert(mode).resize((size, size), Image.BILINEAR))
-            for f in files
-        ]
-    except OSError as e:
-        raise InvalidInputError(f"cannot read image: {e}") from None
+    if not isinstance(size, int) or size < MIN_SIDE:
+        raise InvalidInputError(f"size must be an integer >= {MIN_SIDE}, got {size!r}")
+    arrays = [_read_image(f, mode, size) for f in files]
     labels, names = None, None
     parents = [f.parent for f in files]
     if all(p.parent == root for p in parents):
@@ -179,13 +241,14 @@ def load_npz_images(path: str | Path, *, key: str = "x", label_key: str = "y") -
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"no such file: {path}")
+    check_npz_magic(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             if key not in data:
                 raise InvalidInputError(f"{path} has no array {key!r}")
             images = data[key]
             labels = data.get(label_key, None)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise InvalidInputError(f"cannot read {path} as .npz: {e}") from None
     return ImageDataset.from_arrays(images, labels)
 

@@ -29,13 +29,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from genmodels.errors import ConfigError
+from genmodels.checks import at_least, check_betas, check_range, check_seed
+from genmodels.errors import CheckpointError, ConfigError
 from genmodels.io import load_toml, parse_toml_value
 
 __all__ = [
     "TrainConfig",
     "apply_overrides",
     "check_choices",
+    "check_run_config",
     "coerce_value",
     "config_from_dict",
     "config_to_dict",
@@ -99,12 +101,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if self.steps < 0 or self.batch_size < 1:
-            raise ConfigError("steps must be >= 0 and batch_size >= 1")
-        if self.min_steps < 0 or self.warmup_steps < 0:
-            raise ConfigError("min_steps and warmup_steps must be >= 0")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        at_least(self, 0, "steps", "min_steps", "warmup_steps", "eval_every", where="train")
+        at_least(self, 1, "batch_size", "checkpoint_every", "log_every", where="train")
+        at_least(self, 1, "eval_samples", where="train")
+        check_range(self.lr, "train.lr", gt=0)
+        check_range(self.weight_decay, "train.weight_decay", ge=0)
+        check_range(self.grad_clip, "train.grad_clip", ge=0)
+        check_range(self.min_lr_ratio, "train.min_lr_ratio", ge=0, le=1)
+        check_range(self.ema_decay, "train.ema_decay", ge=0, lt=1)
+        check_betas(self.betas, "train.betas")
+        check_seed(self.seed, "train.seed")
 
 
 def did_you_mean(name: str, known: Sequence[str]) -> str:
@@ -372,6 +378,35 @@ def _plain(value: Any) -> Any:
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-able dict of a config dataclass (tuples become lists, nested configs tables)."""
     return {k: _plain(v) for k, v in dataclasses.asdict(config).items()}
+
+
+def check_run_config(cfg: Mapping[str, Any], path: str | Path) -> Mapping[str, Any]:
+    """Check the types of a run's ``config.json`` (after its keys were found): a tampered
+    file is one `CheckpointError` naming the field, not a traceback deep in model building.
+
+    ``method`` a name, ``model_config``/``train_config`` tables, ``event_shape`` a list of
+    integers >= 1, ``step`` an integer >= 0.
+    """
+
+    def bad(key: str, wants: str) -> CheckpointError:
+        return CheckpointError(f"{path}: {key!r} must be {wants}, got {cfg.get(key)!r}")
+
+    if not isinstance(cfg.get("method"), str):
+        raise bad("method", "a method name")
+    for key in ("model_config", "train_config"):
+        if not isinstance(cfg.get(key), Mapping):
+            raise bad(key, "a table of settings")
+    shape = cfg.get("event_shape")
+    if not isinstance(shape, list) or not shape or not all(_positive_int(d) for d in shape):
+        raise bad("event_shape", "a list of integers >= 1")
+    step = cfg.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise bad("step", "an integer >= 0")
+    return cfg
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def parse_set_items(items: list[str]) -> dict[str, Any]:
