@@ -121,8 +121,10 @@ def train_command(
     logging, evaluation and checkpoint cadence) may change; any other changed train setting
     is refused unless ``--override`` is given. Another ``--data`` or model config is refused.
     """
+    from genmodels.io import check_output_dir
     from genmodels.training.rundir import exclusive_run
 
+    check_output_dir(out)
     if override and not resume:
         raise InvalidInputError("--override only applies with --resume")
     flags: dict[str, Any] = {"progress": progress}
@@ -283,9 +285,12 @@ def sample_command(
     a directory or cannot be written; a checkpoint with NaN or inf weights; and samples that
     come out NaN or inf (their count is named and nothing is written).
     """
+    from genmodels.checks import check_seed
     from genmodels.device import resolve_device
+    from genmodels.memory import check_allocation, tensor_bytes
     from genmodels.training import load_model
 
+    check_seed(seed)
     if n < 1:
         raise InvalidInputError(f"--n must be >= 1, got {n}")
     if steps is not None and steps < 1:
@@ -296,6 +301,7 @@ def sample_command(
     if animate is not None:
         _check_output(animate, "--animate", run_dir, ".gif")
     model, cfg = load_model(run_dir, ema=ema, device=resolve_device(device))
+    check_allocation(tensor_bytes(n, *model.event_shape), f"--n {n} samples")
     _check_weights(model, run_dir, ema)
     options: dict[str, Any] = {}
     if label is not None:
@@ -341,11 +347,13 @@ def likelihood_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """Test-set negative log-likelihood in nats, and bits/dim (a bound for VAEs)."""
+    from genmodels.checks import check_seed
     from genmodels.device import resolve_device
     from genmodels.models.likelihood import dataset_nll
     from genmodels.targets import get_target
     from genmodels.training import load_model
 
+    check_seed(seed)
     model, _ = load_model(run_dir, ema=ema, device=resolve_device(device))
     _check_weights(model, run_dir, ema)
     target = get_target(data)

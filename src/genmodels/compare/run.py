@@ -30,6 +30,7 @@ from genmodels.compare.runners import get_runner
 from genmodels.compare.settings import CAMP_WEIGHTS, CompareSettings
 from genmodels.errors import ConfigError, GenmodelsError, InvalidInputError, NotApplicableError
 from genmodels.io import atomic_write_text, to_jsonable, write_json
+from genmodels.memory import check_allocation, tensor_bytes
 from genmodels.samples import Samples
 from genmodels.targets.base import Target, get_target
 
@@ -164,6 +165,8 @@ def run_comparison(
     budget = Budget(settings.budget_seconds)
     methods = _checked_methods(methods)
     target = get_target(target) if isinstance(target, str) else target
+    # the exact reference and every method's samples are n_samples draws each
+    check_allocation(tensor_bytes(settings.n_samples, *target.event_shape), "n_samples")
     resolved = {m: (runners or {}).get(m) or get_runner(m) for m in methods}
     prepared = _prepare(resolved, target, settings)
     unknown_overrides = set(settings.methods) - set(methods)

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from genmodels.catalogue import get_method
 from genmodels.errors import CheckpointError
 from genmodels.io import TEMP_MARKER, atomic_path, write_json
+from genmodels.training.config import check_run_config
 from genmodels.training.rundir import idle_run
 
 __all__ = [
@@ -291,6 +292,7 @@ def read_checkpoint_config(out_dir: str | Path) -> dict[str, Any]:
     for key in ("method", "model_config", "train_config", "event_shape", "step"):
         if key not in cfg:
             raise CheckpointError(f"{path} lacks {key!r}")
+    check_run_config(cfg, path)
     return cfg
 
 
