@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=args or ["--help"], prog_name="genmodels", standalone_mode=False)
+        # without standalone mode click returns a command's `typer.Exit(code)` as its result
+        code = app(args=args or ["--help"], prog_name="genmodels", standalone_mode=False)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort as e:  # click turns an EOFError from anywhere into Abort, too
@@ -73,3 +74,5 @@ def main(argv: list[str] | None = None) -> None:
         if not _allocation_failure(e):
             raise
         _fail(f"out of memory ({str(e).strip().splitlines()[0]}); ask for a smaller size")
+    if isinstance(code, int) and code:
+        sys.exit(code)
