@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 TEMP_MARKER = ".tmp-"
-"""Part of every temporary name `atomic_path` makes (``.NAME.tmp-XXXX.SUFFIX``)."""
+"""Part of every temporary name `atomic_path` makes (``.NAME.tmp-<random>.SUFFIX``)."""
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ A run directory holds
 
 - ``config.json`` — method, model and train configs, target, event shape, step, seed, and
   ``checkpoint_set``: the name of the current checkpoint set;
-- ``checkpoints/step-NNNNNNNN-XXXXXXXX/`` — that set: ``model.safetensors`` (the weights,
+- ``checkpoints/step-NNNNNNNN-<hex>/`` — that set: ``model.safetensors`` (the weights,
   ``model.*``, and their EMA, ``ema.*``), ``training_state.safetensors`` and
   ``training_state.json`` (optimiser moments, scheduler state and random-generator states,
   so that ``--resume`` continues bit-for-bit);
@@ -129,7 +129,7 @@ def _remove(path: Path) -> None:
 
 
 def _new_set(out: Path, step: int) -> Path:
-    """A new, empty set directory ``checkpoints/step-NNNNNNNN-XXXXXXXX`` (never reused)."""
+    """A new, empty set directory ``checkpoints/step-NNNNNNNN-<hex>`` (never reused)."""
     sets = out / SETS_DIR
     sets.mkdir(parents=True, exist_ok=True)
     while True:
