@@ -139,6 +139,20 @@ def test_planner_plans_early_when_steps_are_slow() -> None:
     assert plans[5:] == [None, None]  # once
 
 
+def test_a_moment_of_load_does_not_cut_the_plan_short() -> None:
+    """Three slow steps (a busy moment) among fast ones: the plan follows the fast rate."""
+    t = [0.0]
+    budget = Budget(100.0, clock=lambda: t[0])
+    planner = StepPlanner(budget, start=0, planned=100_000, min_steps=0)
+    plan, step = None, 0
+    while plan is None:
+        step += 1
+        t[0] += 0.5 if 4 <= step <= 6 else 0.01
+        plan = planner.after_step(step)
+    assert t[0] >= 5.0  # measured over 5% of the budget, not over a few steps
+    assert plan > 5_000  # ~0.014 s a step; the three slow ones alone would plan ~190
+
+
 def test_an_objective_trains_through_fit_but_keeps_no_checkpoints(tmp_path) -> None:
     torch.manual_seed(0)
     net = torch.nn.Linear(2, 1)

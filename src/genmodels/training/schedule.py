@@ -68,10 +68,10 @@ class StepPlanner:
     """Plans, once, how many steps fit in a budget, and says when the budget stops training.
 
     The first ``skip`` steps pay for one-time set-up (allocations, lazy imports), so the rate
-    is measured from the end of them, over ``timed`` steps or until ``timed_share`` of the
-    budget has gone by (slow steps: plan early rather than spend the budget on a schedule
-    that is about to change); then `Budget.plan` gives the total. Training stops early only
-    once ``min_steps`` are done.
+    is measured from the end of them over ``timed_share`` of the budget (and at least two
+    steps): a window of seconds rather than of a few steps, so that a moment of load on a
+    shared machine does not cut the whole run short. Then `Budget.plan` gives the total.
+    Training stops early only once ``min_steps`` are done.
 
     Args:
         budget: the allowance (an unlimited one plans nothing and never stops).
@@ -88,12 +88,11 @@ class StepPlanner:
         planned: int,
         min_steps: int,
         skip: int = 3,
-        timed: int = 10,
         timed_share: float = 0.05,
     ) -> None:
         self.budget, self.start, self.planned = budget, start, planned
         self.min_steps = min(min_steps, planned)
-        self.skip, self.timed, self.timed_share = skip, timed, timed_share
+        self.skip, self.timed_share = skip, timed_share
         self._clock: Budget | None = None
         self._done = not budget.limited
 
@@ -108,8 +107,7 @@ class StepPlanner:
         if self._clock is None:
             return None
         timed = ran - self.skip
-        slow = timed >= 2 and self._clock.elapsed() >= self.timed_share * self.budget.seconds
-        if timed < self.timed and not slow:
+        if timed < 2 or self._clock.elapsed() < self.timed_share * self.budget.seconds:
             return None
         self._done = True
         offset = self.start + self.skip
