@@ -203,6 +203,8 @@ def _check_output(path: Path, option: str, run_dir: Path, suffix: str) -> None:
     replaces ``path`` by a rename (`genmodels.io.atomic_path`), so a symlink at ``path`` is
     replaced, never followed; the destination is therefore ``path``'s resolved parent / name.
     """
+    from genmodels.io import check_output_file
+
     run = run_dir.resolve()
     dest = path.parent.resolve() / path.name
     if dest == run:
@@ -213,17 +215,7 @@ def _check_output(path: Path, option: str, run_dir: Path, suffix: str) -> None:
         raise InvalidInputError(
             f"{option} {path} would overwrite a file of the run {run_dir}; write elsewhere"
         )
-    if dest.is_dir():
-        raise InvalidInputError(
-            f"{option} {path} is a directory; give a file name such as {path / ('x' + suffix)}"
-        )
-    parent = dest.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InvalidInputError(f"cannot write {option} {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InvalidInputError(f"cannot write {option} {path}: {parent} is not writable")
+    check_output_file(path, option)  # not a directory; its parent a writable directory
 
 
 def _write(path: Path, save: Any) -> None:
