@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from genmodels.checks import check_range, check_seed
+from genmodels.checks import check_seed
 from genmodels.cli.app import app, echo_json
 from genmodels.compare import DEFAULT_METHODS, load_settings, run_comparison
 from genmodels.errors import InvalidInputError
@@ -77,10 +77,6 @@ def compare_command(
     check_output_dir(out)
     if seed is not None:
         check_seed(seed)
-    if n_samples is not None:
-        check_range(n_samples, "--n-samples", ge=10, integer=True)
-    if budget_seconds is not None:
-        check_range(budget_seconds, "--budget-seconds", gt=0)
     if no_budget and budget_seconds is not None:
         raise InvalidInputError("--no-budget and --budget-seconds exclude each other")
     settings = load_settings(config, seed=seed, budget_seconds=budget_seconds, n_samples=n_samples)

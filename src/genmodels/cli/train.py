@@ -121,10 +121,8 @@ def train_command(
     logging, evaluation and checkpoint cadence) may change; any other changed train setting
     is refused unless ``--override`` is given. Another ``--data`` or model config is refused.
     """
-    from genmodels.io import check_output_dir
     from genmodels.training.rundir import exclusive_run
 
-    check_output_dir(out)
     if override and not resume:
         raise InvalidInputError("--override only applies with --resume")
     flags: dict[str, Any] = {"progress": progress}
