@@ -278,6 +278,7 @@ def sample_command(
     from genmodels.checks import check_seed
     from genmodels.device import resolve_device
     from genmodels.memory import check_allocation, tensor_bytes
+    from genmodels.targets.data import samples_in_data_units
     from genmodels.training import load_model
 
     check_seed(seed)
@@ -311,6 +312,7 @@ def sample_command(
         options["callback"] = frames.callback(model)
     torch.manual_seed(seed)  # any global-RNG use inside a sampler is repeatable too
     samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **options)
+    samples = samples_in_data_units(samples, cfg.get("data"))  # a data file's own units
     if label is not None:
         samples.info["label"] = label
     _check_samples(samples.x, out)
@@ -341,6 +343,7 @@ def likelihood_command(
     from genmodels.device import resolve_device
     from genmodels.models.likelihood import dataset_nll
     from genmodels.targets import get_target
+    from genmodels.targets.data import nll_in_data_units
     from genmodels.training import load_model
 
     check_seed(seed)
@@ -359,6 +362,7 @@ def likelihood_command(
         num_levels=target.num_levels,
         generator=torch.Generator().manual_seed(seed),
     )
+    result = nll_in_data_units(result, target)  # a data file's NLL in its own units
     if as_json:
         echo_json(result)
     else:

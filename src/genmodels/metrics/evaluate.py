@@ -14,6 +14,12 @@ funnel, the Gaussians) the sample is compared with an exact reference sample of 
   statement about the sampler rather than about the floor's luck.
 - ``energy_distance`` and ``sliced_wasserstein`` (SW₂) against the same reference;
 - for mixtures ``modes_covered``, ``modes_total`` and ``mode_weight_tv``.
+
+A data set of vectors (`genmodels.targets.data.DataTarget`) has no exact sampler beyond its
+rows, so its reference is its **held-out test split** (m rows, ``reference_n``), never the
+train rows a model learnt: the floor is then E[MMD²_b] between an n-sample and an m-sample
+of the data distribution, (1/n + 1/m)(E k(x, x) − E k(x, x′)), estimated from the test split.
+Its samples are scored in the target's standardised coordinates.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from genmodels.metrics.image import evaluate_images
 from genmodels.metrics.modes import DEFAULT_MIN_SHARE, mode_weight_tv, modes_covered
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
+from genmodels.targets.data import DataTarget
 
 __all__ = ["BANDWIDTH_SEED", "check_sample", "evaluate_samples", "target_bandwidths"]
 
@@ -80,31 +87,42 @@ def _exact_sample(target: Target, n: int, seed: int) -> Tensor:
     return target.sample(n, generator=torch.Generator().manual_seed(seed)).detach()
 
 
+def _held_out(target: Target) -> Tensor | None:
+    """The test split of a vector data set (its reference), None for other targets."""
+    if isinstance(target, DataTarget):
+        return target.test_set().detach()
+    return None
+
+
 def target_bandwidths(target: Target) -> Tensor:
     """The RBF bandwidths used for ``target``: factors × median distance of a fixed sample.
 
-    Example:
-        >>> from genmodels.targets.base import Target
-        >>> class Normal(Target):
-        ...     kind, event_shape = "toy2d", (2,)
-        ...     def sample(self, n, generator=None):
-        ...         return torch.randn(n, 2, generator=generator)
-        >>> target_bandwidths(Normal()).shape
-        torch.Size([6])
+        Example:
+            >>> from genmodels.targets.base import Target
+    from genmodels.targets.data import DataTarget
+            >>> class Normal(Target):
+            ...     kind, event_shape = "toy2d", (2,)
+            ...     def sample(self, n, generator=None):
+            ...         return torch.randn(n, 2, generator=generator)
+            >>> target_bandwidths(Normal()).shape
+            torch.Size([6])
     """
+    held_out = _held_out(target)
+    if held_out is not None:
+        return rbf_bandwidths(held_out[:_BANDWIDTH_POINTS])
     return rbf_bandwidths(_exact_sample(target, _BANDWIDTH_POINTS, BANDWIDTH_SEED))
 
 
-def _expected_mmd2_floor(mean_kernel: float, n: int, num_bandwidths: int) -> float:
-    """E[MMD²_b] between two independent n-samples of P: (2/n)(k(x, x) − E k(x, x′)).
+def _expected_mmd2_floor(mean_kernel: float, m: int, num_bandwidths: int, n: int) -> float:
+    """E[MMD²_b] between independent n- and m-samples of P: (1/n + 1/m)(k(x, x) − E k(x, x′)).
 
-    ``mean_kernel`` is the V-statistic mean of k over an exact n-sample (diagonal included);
+    ``mean_kernel`` is the V-statistic mean of k over the exact m-sample (diagonal included);
     every k(x, x) equals ``num_bandwidths``, so removing the diagonal leaves the U-statistic
-    of E k(x, x′).
+    of E k(x, x′). With m = n this is (2/n)(k(x, x) − E k(x, x′)).
     """
     k_diag = float(num_bandwidths)
-    k_off = (mean_kernel * n * n - k_diag * n) / (n * (n - 1))  # unbiased E k(x, x')
-    return max(2.0 / n * (k_diag - k_off), 0.0)
+    k_off = (mean_kernel * m * m - k_diag * m) / (m * (m - 1))  # unbiased E k(x, x')
+    return max((1.0 / n + 1.0 / m) * (k_diag - k_off), 0.0)
 
 
 def evaluate_samples(
@@ -116,36 +134,39 @@ def evaluate_samples(
 ) -> dict[str, Any]:
     """Score a sample against a target (the `genmodels evaluate` metrics).
 
-    Args:
-        x: the sample ``[n, *event_shape]``, or `Samples` (chains are flattened).
-        target: what the sample should come from; needs an exact sampler.
-        seed: seeds the exact reference sample and the random projections.
-        min_share: a mode counts as covered when it gets at least this share of its
-            expected count n·w_k.
+        Args:
+            x: the sample ``[n, *event_shape]``, or `Samples` (chains are flattened).
+            target: what the sample should come from; needs an exact sampler.
+            seed: seeds the exact reference sample and the random projections.
+            min_share: a mode counts as covered when it gets at least this share of its
+                expected count n·w_k.
 
-    Returns:
-        ``{"n", "mmd", "mmd_floor", "energy_distance", "sliced_wasserstein"}`` and, when the
-        target has modes, ``"modes_covered", "modes_total", "mode_weight_tv"``; for image
-        data sets ``{"n", "fd", "fd_floor", "precision", "recall"}`` and Inception FID or
-        ``unavailable: {"inception_fid": reason}`` (see `evaluate_images`).
+        Returns:
+            ``{"n", "mmd", "mmd_floor", "energy_distance", "sliced_wasserstein"}`` and, when the
+            target has modes, ``"modes_covered", "modes_total", "mode_weight_tv"``; for a vector
+            data set also ``"reference_n"``, the size of the test split it is scored against (``x``
+            in the target's standardised coordinates, as its models sample); for image
+            data sets ``{"n", "fd", "fd_floor", "precision", "recall"}`` and Inception FID or
+            ``unavailable: {"inception_fid": reason}`` (see `evaluate_images`).
 
-    Raises:
-        InvalidInputError: wrong shape or non-finite samples.
-        NotApplicableError: the target has no exact sampler (or, for images, no labels to
-            train the feature classifier on).
+        Raises:
+            InvalidInputError: wrong shape or non-finite samples.
+            NotApplicableError: the target has no exact sampler (or, for images, no labels to
+                train the feature classifier on).
 
-    Example:
-        >>> from genmodels.targets.base import Target
-        >>> class Normal(Target):
-        ...     kind, event_shape = "toy2d", (2,)
-        ...     def sample(self, n, generator=None):
-        ...         return torch.randn(n, 2, generator=generator)
-        >>> x = torch.randn(1000, 2, generator=torch.Generator().manual_seed(1))
-        >>> m = evaluate_samples(x, Normal())
-        >>> sorted(m)
-        ['energy_distance', 'mmd', 'mmd_floor', 'n', 'sliced_wasserstein']
-        >>> m["mmd"] < 3 * m["mmd_floor"]
-        True
+        Example:
+            >>> from genmodels.targets.base import Target
+    from genmodels.targets.data import DataTarget
+            >>> class Normal(Target):
+            ...     kind, event_shape = "toy2d", (2,)
+            ...     def sample(self, n, generator=None):
+            ...         return torch.randn(n, 2, generator=generator)
+            >>> x = torch.randn(1000, 2, generator=torch.Generator().manual_seed(1))
+            >>> m = evaluate_samples(x, Normal())
+            >>> sorted(m)
+            ['energy_distance', 'mmd', 'mmd_floor', 'n', 'sliced_wasserstein']
+            >>> m["mmd"] < 3 * m["mmd_floor"]
+            True
     """
     if not target.has_samples:
         _exact_sample(target, 0, 0)  # raises NotApplicableError before any shape complaint
@@ -161,7 +182,9 @@ def _evaluate_distribution(
     n = x.shape[0]
     bandwidths = target_bandwidths(target)
     base = _REFERENCE_SEED_OFFSET + 2 * seed
-    reference = _exact_sample(target, n, base).to(x)
+    held_out = _held_out(target)
+    reference = (held_out if held_out is not None else _exact_sample(target, n, base)).to(x)
+    m = reference.shape[0]
     # The three pair sums behind mmd2(x, ref) and energy_distance(x, ref), each computed once.
     xx = pairwise_means(x, x, bandwidths, same=True)
     rr = pairwise_means(reference, reference, bandwidths, same=True)
@@ -169,12 +192,14 @@ def _evaluate_distribution(
     result: dict[str, float | int] = {
         "n": n,
         "mmd": max(xx.kernel + rr.kernel - 2.0 * xr.kernel, 0.0),
-        "mmd_floor": _expected_mmd2_floor(rr.kernel, n, len(bandwidths)),
+        "mmd_floor": _expected_mmd2_floor(rr.kernel, m, len(bandwidths), n),
         "energy_distance": max(2.0 * xr.distance - xx.distance - rr.distance, 0.0),
         "sliced_wasserstein": sliced_wasserstein(
             x, reference, generator=torch.Generator().manual_seed(base + 1)
         ),
     }
+    if held_out is not None:
+        result["reference_n"] = m
     if target.modes is not None:
         result["modes_covered"] = modes_covered(x, target.modes, min_share)
         result["modes_total"] = target.modes.k

@@ -3,25 +3,31 @@
 - 2-D toys (`toy2d`): exact sampler AND exact normalised density — where chains and maps
   meet on equal terms;
 - posteriors (`posterior`): a density for the chains (funnel and Gaussian also sample);
-- images (`image`): samples only (`digits` is bundled; folders and ``.npz`` files load).
+- images (`image`): samples only (`digits` is bundled; folders and ``.npz`` files load);
+- a user's vector data (`vector`, any dimension): `DataTarget`, from ``.npz``/``.npy``/
+  ``.csv``/``.tsv`` files, with a fixed test split and standardised columns.
 
-`get_target(name)` builds a registered target; a path to an image folder or ``.npz``
-file works too.
+`get_target(name)` builds a registered target; a path to an image folder or a data file
+works too.
 """
 
-from genmodels.targets import images, posteriors, toy2d  # noqa: F401  (register targets)
+from genmodels.targets import data, images, posteriors, toy2d  # noqa: F401  (register targets)
 from genmodels.targets.base import TARGETS, ModeStructure, Target, describe_targets, get_target
+from genmodels.targets.data import DataTarget, Standardization, load_data_file
 from genmodels.targets.images import ImageDataset, load_image_folder, load_npz_images
 from genmodels.targets.mixture import GaussianMixture
 
 __all__ = [
     "TARGETS",
+    "DataTarget",
     "GaussianMixture",
     "ImageDataset",
     "ModeStructure",
+    "Standardization",
     "Target",
     "describe_targets",
     "get_target",
+    "load_data_file",
     "load_image_folder",
     "load_npz_images",
 ]

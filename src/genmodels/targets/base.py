@@ -29,7 +29,11 @@ __all__ = [
     "register_path_loader",
 ]
 
-TargetKind = Literal["toy2d", "posterior", "image"]
+TargetKind = Literal["toy2d", "vector", "posterior", "image"]
+"""What a target is, for the consumers that treat kinds differently (metrics, plots, compare's
+defaults): ``toy2d`` — a 2-D toy with sampler and density; ``vector`` — vector data or a
+sampler of any dimension d (a user's data file: `genmodels.targets.data.DataTarget`);
+``posterior`` — a density for the chains; ``image`` — an image data set."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,12 @@ class Target:
             (grad,) = torch.autograd.grad(self.log_prob(x).sum(), x)
         return grad
 
+    def run_record(self) -> dict[str, Any]:
+        """What a trained run's ``config.json`` keeps about this target beyond its name (under
+        ``"data"``), so that ``sample`` and ``evaluate`` can rebuild it: a data set's split and
+        standardisation. ``{}`` (nothing to keep) for most targets."""
+        return {}
+
     def param_names(self) -> list[str]:
         """Names of the coordinates, for posterior summaries (``x[0]``, ``x[1]``, ...)."""
         return [f"x[{i}]" for i in range(self.dim)]
@@ -183,7 +193,8 @@ def register_path_loader(loader: PathLoader) -> PathLoader:
 
 
 def get_target(name: str, **kwargs: object) -> Target:
-    """Build a target: a registered name, an image folder, or an ``.npz`` image file.
+    """Build a target: a registered name, an image folder, or a data file (``.npz``,
+    ``.npy``, ``.csv``, ``.tsv``: vectors of any dimension or images).
 
     Example:
         >>> get_target("eight_gaussians").event_shape

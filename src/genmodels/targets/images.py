@@ -24,7 +24,14 @@ from genmodels.targets.base import (
     register_path_loader,
 )
 
-__all__ = ["ImageDataset", "digits", "load_image_folder", "load_image_path", "load_npz_images"]
+__all__ = [
+    "ImageDataset",
+    "check_label_array",
+    "digits",
+    "load_image_folder",
+    "load_image_path",
+    "load_npz_images",
+]
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -117,7 +124,7 @@ class ImageDataset(Target):
         perm = np.random.default_rng(seed).permutation(len(x))
         n_test = max(1, round(test_fraction * len(x)))
         test, train = perm[:n_test], perm[n_test:]
-        y = None if labels is None else torch.as_tensor(_label_array(labels, len(x)))
+        y = None if labels is None else torch.as_tensor(check_label_array(labels, len(x)))
         xt = torch.from_numpy(x)
         return cls(
             xt[train],
@@ -156,13 +163,13 @@ def _image_stack(images: np.ndarray) -> np.ndarray:
     return x
 
 
-def _label_array(labels: np.ndarray, n: int) -> np.ndarray:
-    """``labels`` as int64 ``[n]`` of class indices 0..K−1, refused in one line when 2-D,
-    of another length, non-integral (NaN included) or negative."""
+def check_label_array(labels: np.ndarray, n: int) -> np.ndarray:
+    """``labels`` as int64 ``[n]`` of class indices 0..K−1 (one per image or data row),
+    refused in one line when 2-D, of another length, non-integral (NaN included) or negative."""
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) != n:
         raise InvalidInputError(
-            f"labels must be one integer per image, shape [{n}], got shape {y.shape}"
+            f"labels must be one integer per image or row, shape [{n}], got shape {y.shape}"
         )
     if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
         raise InvalidInputError(f"labels must be integers 0..K-1, got an array of {y.dtype}")
@@ -255,10 +262,9 @@ def load_npz_images(path: str | Path, *, key: str = "x", label_key: str = "y") -
 
 @register_path_loader
 def load_image_path(path: Path, **kwargs: object) -> ImageDataset | None:
-    """An image folder or an ``.npz`` file as a target (None for any other path), so that
-    ``get_target("path/to/images")`` works."""
+    """An image folder as a target (None for any other path), so that
+    ``get_target("path/to/images")`` works. Array files (``.npz``, ``.npy``, ``.csv``) of
+    images or vectors are `genmodels.targets.data.load_data_path`'s."""
     if path.is_dir():
         return load_image_folder(path, **kwargs)  # type: ignore[arg-type]
-    if path.suffix == ".npz" and path.is_file():
-        return load_npz_images(path, **kwargs)  # type: ignore[arg-type]
     return None

@@ -53,6 +53,7 @@ class GaussianMixture(Target):
         w = torch.ones(k) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         self.weights = w / w.sum()
         self.event_shape = (d,)
+        self.kind = "toy2d" if d == 2 else "vector"  # type: ignore[misc]  (honest for any d)
         if groups is False:
             self.groups = None
             self.modes = None

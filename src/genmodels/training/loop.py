@@ -239,8 +239,9 @@ def _wrap(model: nn.Module, players: list[Player], info: DistInfo) -> nn.Module:
 def _describe(
     model: GenerativeModel, target: Target, config: TrainConfig, info: DistInfo
 ) -> dict[str, Any]:
-    """The run description written to ``config.json`` (method, configs, target, seed)."""
-    return {
+    """The run description written to ``config.json`` (method, configs, target, seed, and
+    what `Target.run_record` keeps: a data set's split and standardisation)."""
+    description = {
         "method": method_name(model),
         "model_config": config_to_dict(model.config),
         "train_config": config_to_dict(config),
@@ -249,6 +250,10 @@ def _describe(
         "seed": config.seed,
         "world_size": info.world_size,
     }
+    record = target.run_record() if hasattr(target, "run_record") else {}
+    if record:
+        description["data"] = record
+    return description
 
 
 def _dist_info(config: TrainConfig) -> DistInfo:
