@@ -1,5 +1,7 @@
 """Mode metrics on eight_gaussians: all found, one dropped, mass off the modes."""
 
+import math
+
 import pytest
 import torch
 
@@ -47,3 +49,33 @@ def test_all_mass_in_one_mode():
     x = target.modes.centres[2].expand(100, 2)
     assert modes_covered(x, target.modes) == 1
     assert mode_weight_tv(x, target.modes) == pytest.approx(7 / 8)
+
+
+def _ring(n: int, noise: float, seed: int = 0) -> torch.Tensor:
+    """A blurred ring through the eight modes: the right radius, a uniform angle, radial
+    noise ``noise`` (the component std is 0.354)."""
+    g = torch.Generator().manual_seed(seed)
+    angle = 2 * math.pi * torch.rand(n, generator=g)
+    radius = 2 * math.sqrt(2) + noise * torch.randn(n, generator=g)
+    return radius[:, None] * torch.stack([angle.cos(), angle.sin()], -1)
+
+
+def test_a_blurred_ring_does_not_cover_the_modes(eight):
+    target, x = eight
+    assert modes_covered(x, target.modes) == 8  # exact draws, every mode at its share
+    ring = _ring(4000, noise=0.5)
+    # every mode gets its share of the ring by nearest centre...
+    assert (mode_counts(ring, target.modes) > 0.1 * len(ring)).all()
+    # ...but few of those points lie in the mode's core: no mode is found
+    assert modes_covered(ring, target.modes) <= 2
+    assert modes_covered(_ring(2000, noise=0.354), target.modes) <= 2
+
+
+@pytest.mark.parametrize("n", [200, 1000])
+def test_exact_draws_of_four_modes_cover_four(eight, n):
+    target = eight[0]
+    x, k = target.sample_labelled(4 * n, torch.Generator().manual_seed(n))
+    assert modes_covered(x[k < 4], target.modes) == 4
+    for seed in range(5):  # exact draws of every size are not mistaken for a smear
+        x = target.sample(n, torch.Generator().manual_seed(seed))
+        assert modes_covered(x, target.modes) == 8

@@ -44,11 +44,19 @@ class ModeStructure:
         weights: true probability of each mode, shape ``[K]``, summing to 1.
         centres: a representative point of each mode, shape ``[K, *event_shape]`` (for plots).
         assign: maps points ``[n, *event_shape]`` to mode indices ``[n]`` (long).
+        core: optional; maps points ``[n, *event_shape]`` to booleans ``[n]``: whether each
+            point lies in the core of the mode ``assign`` gives it (e.g. within a typical
+            distance of one of its components), so that a sample spread between the modes
+            does not count as finding them (`genmodels.metrics.modes_covered`).
+        core_share: with ``core``, a callable returning ``[K]``: the share of exact draws
+            assigned to each mode that ``core`` marks (what a perfect sampler scores).
     """
 
     weights: Tensor
     centres: Tensor
     assign: object  # Callable[[Tensor], Tensor]; typed loosely so dataclass stays frozen-hashable
+    core: object = None  # Callable[[Tensor], Tensor] | None
+    core_share: object = None  # Callable[[], Tensor] | None
 
     @property
     def k(self) -> int:

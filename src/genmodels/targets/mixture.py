@@ -63,7 +63,14 @@ class GaussianMixture(Target):
             n_groups = int(g.max()) + 1
             group_w = torch.zeros(n_groups).index_add_(0, g, self.weights)
             centres = torch.zeros(n_groups, d).index_add_(0, g, self.weights[:, None] * means)
-            self.modes = ModeStructure(group_w, centres / group_w[:, None], self.assign_modes)
+            self.modes = ModeStructure(
+                group_w,
+                centres / group_w[:, None],
+                self.assign_modes,
+                self.in_core,
+                self.core_shares,
+            )
+        self._core_shares: Tensor | None = None
 
     def _component_log_joint(self, x: Tensor) -> Tensor:
         """log wₖ + log N(x; μₖ, σₖ²I), shape ``[*batch, K]``."""
@@ -117,6 +124,38 @@ class GaussianMixture(Target):
             [torch.logsumexp(log_joint[..., self.groups == g], -1) for g in range(n_groups)], -1
         )
         return per_group.argmax(-1)
+
+    def _nearest_in_mode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Each point's mode (as `assign_modes`) and its squared Mahalanobis distance
+        ‖x − μⱼ‖²/σⱼ² to the most likely component j of that mode, both ``[n]``."""
+        x = x.float()
+        log_joint = self._component_log_joint(x)  # [n, K]
+        groups = self.groups if self.groups is not None else torch.arange(len(self.means))
+        mode = self.assign_modes(x)
+        in_mode = groups.to(x.device)[None, :] == mode[:, None]  # [n, K]
+        best = log_joint.masked_fill(~in_mode, -torch.inf).argmax(-1)  # [n]
+        means, stds = self.means.to(x), self.stds.to(x)
+        return mode, (x - means[best]).square().sum(-1) / stds[best].square()
+
+    def in_core(self, x: Tensor) -> Tensor:
+        """Whether each point ``[n, d]`` lies in the core of its mode: within the median
+        radius of the χ_d distribution (half of a component's draws) of the mode's most likely
+        component. A sample smeared between the modes lands there less often than exact draws."""
+        d = self.event_shape[0]
+        median_chi2 = d * (1 - 2 / (9 * d)) ** 3  # Wilson–Hilferty median of χ²_d
+        return self._nearest_in_mode(x)[1] <= median_chi2
+
+    def core_shares(self) -> Tensor:
+        """``[K modes]``: the share of exact draws assigned to each mode that `in_core` marks
+        (a fixed-seed Monte Carlo estimate on the CPU, computed once)."""
+        if self._core_shares is None:
+            assert self.modes is not None
+            n = max(20_000, 500 * self.modes.k)
+            x = self._draw(n, torch.Generator().manual_seed(2**31 - 2))[0]
+            mode, core = self.assign_modes(x), self.in_core(x)
+            counts = torch.bincount(mode, minlength=self.modes.k).clamp_min(1)
+            self._core_shares = torch.bincount(mode[core], minlength=self.modes.k) / counts
+        return self._core_shares
 
     def convolve(self, sigma: float) -> GaussianMixture:
         """The mixture convolved with N(0, σ²I): the exactly noised target p_σ = p * N(0, σ²).
