@@ -131,3 +131,22 @@ def test_cli_evaluate_on_digits(digits, cache, tmp_path, capsys):
     m = json.loads(capsys.readouterr().out)
     assert set(m) - _INCEPTION_KEYS == {"n", "fd", "fd_floor", "precision", "recall"}
     assert m["n"] == len(digits.test_set())
+
+
+def test_fd_floor_is_computed_at_the_samples_size(digits, cache, tmp_path, capsys):
+    test = digits.test_set()
+    small = evaluate_samples(test[:64], digits)
+    whole = evaluate_samples(test, digits)
+    assert "fd_floor_n" not in small and "fd_floor_n" not in whole  # both at their own n
+    # Tr Σ / n bias: the floor at n = 64 is far above the floor at n = 359 ...
+    assert small["fd_floor"] > 3 * whole["fd_floor"]
+    # ... and fresh real images at n = 64 score near it, not 5x above it
+    assert 0.3 * small["fd_floor"] < small["fd"] < 2 * small["fd_floor"]
+    # more samples than the test split holds: the floor's own size is in the output
+    many = evaluate_samples(digits.sample(1000, torch.Generator().manual_seed(1)), digits)
+    assert many["fd_floor_n"] == len(test) and many["n"] == 1000
+    path = tmp_path / "many.npz"
+    Samples(digits.sample(1000, torch.Generator().manual_seed(1))).save(path)
+    main(["evaluate", str(path), "--target", "digits"])
+    out = capsys.readouterr().out
+    assert f"fd_floor is computed at n = {len(test)}" in out and "1000 samples" in out

@@ -33,6 +33,7 @@ from genmodels.io import atomic_write_text, to_jsonable, write_json
 from genmodels.memory import check_allocation, tensor_bytes
 from genmodels.samples import Samples
 from genmodels.targets.base import Target, get_target
+from genmodels.targets.data import target_samples_in_data_units
 
 __all__ = [
     "ComparisonResult",
@@ -361,7 +362,7 @@ def _score(row: MethodResult, output: MethodOutput, job: _Job) -> None:
     row.notes.update(output.notes)
     if output.train_steps:
         row.notes["train_steps"] = output.train_steps
-    samples.save(method_dir / "samples.npz")
+    target_samples_in_data_units(samples, job.target).save(method_dir / "samples.npz")
     row.figures["samples_npz"] = f"{row.method}/samples.npz"
     if samples.chains is not None:
         try:

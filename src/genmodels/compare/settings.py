@@ -99,6 +99,10 @@ _TARGET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("flow_matching", "image"): {"train": {"steps": 3000, "batch_size": 128}},
 }
 
+# A kind without defaults of its own starts from another's: vector data sets are standardised
+# (mean 0, std 1 per column), the scale the 2-D toys' tuning was made at.
+_DEFAULTS_FROM = {"vector": "toy2d"}
+
 _RUN_KEYS = {"seed", "n_samples", "budget_seconds", "methods"}
 _LEARNED_KEYS = ("model", "train", "sample")
 
@@ -148,7 +152,10 @@ def method_settings(
         >>> method_settings(get_method("nuts"), get_target("banana"), {"draws": 50}).draws
         50
     """
-    values = merge(_TARGET_DEFAULTS.get((spec.name, target.kind), {}), overrides or {})
+    kind = target.kind
+    if (spec.name, kind) not in _TARGET_DEFAULTS:
+        kind = _DEFAULTS_FROM.get(kind, kind)
+    values = merge(_TARGET_DEFAULTS.get((spec.name, kind), {}), overrides or {})
     if spec.camp not in ("map", "diffusion"):
         return config_from_dict(spec.settings, values, where=spec.name)
     unknown = set(values) - set(_LEARNED_KEYS)

@@ -81,14 +81,66 @@ def _scatter(ax: Any, pts: np.ndarray, limits: tuple[float, ...], colour: str, t
     ax.set_yticks([])
 
 
+_PAIR_COORDS = 4  # a pair plot of vectors with d > 2 shows the first this many coordinates
+
+
+def _is_plane(x: Tensor) -> bool:
+    """Points ``[n, 2]``: the only vectors drawn as a scatter in the plane (and animated)."""
+    return x.ndim == 2 and x.shape[1] == 2
+
+
+def _pair_figure(panels: Sequence[tuple[Tensor, str, str]], title: str) -> Any:
+    """A pair plot of vectors ``[n, d]`` (d > 2): marginal histograms on the diagonal and
+    pairwise scatters below it, for the first `_PAIR_COORDS` coordinates; ``panels`` are
+    ``(points, colour, label)``, overlaid (the first is the reference)."""
+    plt = pyplot()
+    d = min(panels[0][0].shape[1], _PAIR_COORDS)
+    arrays = [(p.detach().float().cpu().numpy()[:4000, :d], c, lab) for p, c, lab in panels]
+    ref = arrays[0][0]
+    lo, hi = np.quantile(ref, 0.005, axis=0), np.quantile(ref, 0.995, axis=0)
+    pad = 0.15 * (hi - lo) + 1e-3
+    lo, hi = lo - pad, hi + pad
+    fig, axes = plt.subplots(d, d, figsize=(1.7 * d, 1.7 * d), dpi=90, squeeze=False)
+    for i in range(d):
+        for j in range(d):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j > i:
+                ax.axis("off")
+                continue
+            for pts, colour, label in arrays:
+                if i == j:
+                    bins = np.linspace(lo[i], hi[i], 40)
+                    ax.hist(pts[:, i], bins=bins, density=True, histtype="step", color=colour,
+                            label=label)  # fmt: skip
+                else:
+                    ax.scatter(pts[:, j], pts[:, i], s=1, alpha=0.3, color=colour, linewidths=0)
+            ax.set_xlim(lo[j], hi[j])
+            if i != j:
+                ax.set_ylim(lo[i], hi[i])
+            if i == d - 1:
+                ax.set_xlabel(f"x[{j}]", fontsize=7)
+            if j == 0 and i > 0:
+                ax.set_ylabel(f"x[{i}]", fontsize=7)
+    axes[0, 0].legend(fontsize=6, loc="upper left", frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def _image_grid(x: Tensor, nrow: int = 8) -> np.ndarray:
     return image_grid(x.detach().float().cpu(), nrow=nrow)
 
 
 def save_exact_figure(exact: Tensor, path: Path, target: Target | None = None) -> Path:
-    """Exact samples of the target: a scatter (vectors) or an image grid (images)."""
+    """Exact samples of the target: a scatter (2-D), a pair plot (vectors of d > 2) or an
+    image grid (images)."""
     if exact.ndim == 4:  # [n, C, H, W]
         return save_png(_image_grid(exact[:64]), path)
+    flat = exact.reshape(exact.shape[0], -1)
+    if flat.shape[1] > 2:
+        return save_figure(_pair_figure([(flat, "0.2", "exact")], "exact"), path)
     plt = pyplot()
     pts = _points(exact)
     limits = _limits(pts)
@@ -108,7 +160,13 @@ def save_sample_comparison(
     camp: str = "map",
     target: Target | None = None,
 ) -> Path:
-    """The method's samples beside exact ones: two scatters on the same axes, or two grids."""
+    """The method's samples beside exact ones: two scatters on the same axes (2-D), one
+    pair plot with both overlaid (vectors of d > 2), or two image grids."""
+    if x.ndim == 2 and x.shape[1] > 2:
+        panels = [(x, CAMP_COLOURS.get(camp, "tab:blue"), title)]
+        if exact is not None:
+            panels.insert(0, (exact.reshape(exact.shape[0], -1), "0.45", "exact"))
+        return save_figure(_pair_figure(panels, title), path)
     plt = pyplot()
     if x.ndim == 4:  # images [n, C, H, W]
         panels = [(exact, "exact"), (x, title)] if exact is not None else [(x, title)]
@@ -329,13 +387,13 @@ def method_figures(
         )
         figures["trace"] = f"{method}/trace.png"
         figures["autocorr"] = f"{method}/autocorr.png"
-        if flat.ndim == 2 and flat.shape[1] >= 2:
+        if _is_plane(flat):  # a path in the plane; none is drawn for d > 2
             save_chain_path_gif(
                 samples, out / method / "chain_path.gif", exact=exact, target=target
             )
             figures["animation"] = f"{method}/chain_path.gif"
             row.notes["animation_label"] = "a chain's path"
-    elif output.trajectory:
+    elif output.trajectory and (flat.ndim == 4 or _is_plane(flat)):
         save_trajectory_gif(
             output.trajectory,
             out / method / "trajectory.gif",

@@ -43,6 +43,7 @@ __all__ = [
     "read_array_file",
     "samples_in_data_units",
     "standardization_from_record",
+    "target_samples_in_data_units",
 ]
 
 DATA_SUFFIXES = (".npz", ".npy", ".csv", ".tsv")
@@ -124,6 +125,16 @@ def samples_in_data_units(samples: Samples, record: dict[str, Any] | None) -> Sa
         samples.info["data_test_fraction"] = float(record["test_fraction"])
         samples.info["data_split_seed"] = float(record["split_seed"])
     return samples
+
+
+def target_samples_in_data_units(samples: Samples, target: Target) -> Samples:
+    """A copy of a model's samples on ``target`` in the data's own units (what a file of
+    samples holds); the samples themselves unchanged for targets that record nothing."""
+    record = target.run_record() if hasattr(target, "run_record") else {}
+    if not record:
+        return samples
+    copy = Samples(samples.x, samples.chains, samples.nfe, samples.seconds, dict(samples.info))
+    return samples_in_data_units(copy, record)
 
 
 def nll_in_data_units(result: dict[str, Any], target: Target) -> dict[str, Any]:
