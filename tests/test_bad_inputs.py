@@ -83,6 +83,26 @@ def _write_bad_images(d: Path) -> None:
     (d / "folder_empty").mkdir()
 
 
+def _write_bad_data(d: Path) -> None:
+    """Vector data files (``--data`` / ``--target`` paths) that must be refused."""
+    (d / "vec_text.csv").write_text("a,b\n1,2\n3,x\n" + "1,2\n" * 20)
+    (d / "vec_ragged.csv").write_text("1,2\n3\n" + "1,2\n" * 20)
+    (d / "vec_nan.csv").write_text("1,2\nnan,1\n" + "1,2\n" * 20)
+    (d / "vec_few.csv").write_text("1,2\n" * 5)
+    (d / "vec_header_only.csv").write_text("a,b\n")
+    (d / "vec_binary.csv").write_bytes(bytes(range(128, 256)) * 8)
+    (d / "vec_empty.tsv").write_bytes(b"")
+    (d / "vec_dir.csv").mkdir()
+    np.savez(d / "vec_nan.npz", x=np.where(np.eye(30, 3) > 0, np.nan, 1.0))
+    np.savez(d / "vec_few.npz", x=np.zeros((5, 3)))
+    np.savez(d / "vec_no_x.npz", data=np.zeros((30, 3)))
+    np.savez(d / "vec_complex.npz", x=np.zeros((30, 3), np.complex64))
+    np.savez(d / "vec_labels_short.npz", x=np.zeros((30, 3)), y=np.zeros(4, np.int64))
+    (d / "vec_garbage.npy").write_bytes(b"\x00\x01 not an array " * 8)
+    np.save(d / "vec_strings.npy", np.full((30, 3), "a"))
+    np.save(d / "vec_object.npy", np.array([[1, None]] * 30, dtype=object), allow_pickle=True)
+
+
 def _write_bad_toml(d: Path) -> None:
     (d / "binary.toml").write_bytes(bytes(range(256)) * 4)
     (d / "broken.toml").write_text("[train\nlr = \n")
@@ -122,6 +142,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("bad-inputs")
     _write_bad_files(d)
     _write_bad_images(d)
+    _write_bad_data(d)
     _write_bad_toml(d)
     run = d / "run"
     args = [
@@ -333,6 +354,29 @@ TRAIN = [
     _case("train", "vae", "--data", "{folder_bomb}", "--out", "{out}"),
     _case("train", "vae", "--data", "{folder_broken}", "--out", "{out}"),
     _case("train", "vae", "--data", "{folder_empty}", "--out", "{out}"),
+    *(
+        _case("train", "flow", "--data", "{" + name + "}", "--out", "{out}")
+        for name in (
+            "missing.csv",
+            "missing.npy",
+            "vec_text.csv",
+            "vec_ragged.csv",
+            "vec_nan.csv",
+            "vec_few.csv",
+            "vec_header_only.csv",
+            "vec_binary.csv",
+            "vec_empty.tsv",
+            "vec_nan.npz",
+            "vec_few.npz",
+            "vec_no_x.npz",
+            "vec_complex.npz",
+            "vec_labels_short.npz",
+            "vec_garbage.npy",
+            "vec_strings.npy",
+            "vec_object.npy",
+            "vec_dir.csv",
+        )
+    ),
     _case(
         "train",
         "flow",
@@ -452,6 +496,10 @@ EVALUATE = [
     _case("evaluate", "{good.npz}", "--target", "{img_labels_2d.npz}"),
     _case("evaluate", "{good.npz}", "--target", "{img_1x1.npz}"),
     _case("evaluate", "{good.npz}"),
+    _case("evaluate", "{good.npz}", "--target", "{vec_nan.csv}"),
+    _case("evaluate", "{good.npz}", "--target", "{vec_few.npz}"),
+    _case("evaluate", "{good.npz}", "--target", "{missing.csv}"),
+    _case("evaluate", "{dim3.npz}", "--target", "{good.npz}"),  # 3 columns against 2
     _case("evaluate", "{good.npz}", "--target", "two_moons", "--seed", "-1"),
     _case("evaluate", "{good.npz}", "--target", "two_moons", "--seed", HUGE),
 ]
@@ -459,6 +507,8 @@ EVALUATE = [
 _C = ("compare", "--target", "two_moons", "--out", "{out}", "--quiet")
 COMPARE = [
     _case("compare", "--target", "no_such_target", "--methods", "flow", "--out", "{out}"),
+    _case("compare", "--target", "{vec_text.csv}", "--methods", "flow", "--out", "{out}"),
+    _case("compare", "--target", "{vec_no_x.npz}", "--methods", "flow", "--out", "{out}"),
     _case(*_C, "--methods", "no_such_method"),
     _case(*_C, "--methods", "flow,no_such_method"),
     _case(*_C, "--config", "{missing.toml}"),
