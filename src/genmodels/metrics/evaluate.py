@@ -99,7 +99,6 @@ def target_bandwidths(target: Target) -> Tensor:
 
         Example:
             >>> from genmodels.targets.base import Target
-    from genmodels.targets.data import DataTarget
             >>> class Normal(Target):
             ...     kind, event_shape = "toy2d", (2,)
             ...     def sample(self, n, generator=None):
@@ -156,7 +155,6 @@ def evaluate_samples(
 
         Example:
             >>> from genmodels.targets.base import Target
-    from genmodels.targets.data import DataTarget
             >>> class Normal(Target):
             ...     kind, event_shape = "toy2d", (2,)
             ...     def sample(self, n, generator=None):
