@@ -158,6 +158,9 @@ def test_cli_train_sample_evaluate_compare_on_5d_data(cli, files, tmp_path, name
         out = tmp_path / f"{method}.npz"
         steps = ("--steps", "5") if options else ()
         cli("sample", run, "--n", "300", "--out", out, *steps, check=True)
+        refused = cli("sample", run, "--out", tmp_path / "a.npz", "--animate", tmp_path / "a.gif")
+        assert refused.returncode == 2 and "5-D vectors" in refused.stderr  # before sampling
+        assert not (tmp_path / "a.npz").exists()
         # the file is in the data's units: the model's own draws, de-standardised
         model, _ = load_model(run)
         torch.manual_seed(0)  # as `sample` does

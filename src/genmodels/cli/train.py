@@ -237,6 +237,15 @@ def _check_weights(model: torch.nn.Module, run_dir: Path, ema: bool) -> None:
         )
 
 
+def _check_animation(animate: Path | None, model: Any, run_dir: Path) -> None:
+    """Refuse ``--animate`` before sampling when the samples are vectors not in the plane."""
+    shape = tuple(model.event_shape)
+    if animate is not None and len(shape) == 1 and shape != (2,):
+        raise InvalidInputError(
+            f"--animate draws points in the plane or images; {run_dir} samples {shape[0]}-D vectors"
+        )
+
+
 def _check_samples(x: torch.Tensor, out: Path) -> None:
     """Refuse to write samples that hold NaN or inf: nothing is written, the count is named."""
     rows = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
@@ -293,6 +302,7 @@ def sample_command(
         _check_output(animate, "--animate", run_dir, ".gif")
     model, cfg = load_model(run_dir, ema=ema, device=resolve_device(device))
     check_allocation(tensor_bytes(n, *model.event_shape), f"--n {n} samples")
+    _check_animation(animate, model, run_dir)
     _check_weights(model, run_dir, ema)
     options: dict[str, Any] = {}
     if label is not None:

@@ -97,14 +97,14 @@ def _held_out(target: Target) -> Tensor | None:
 def target_bandwidths(target: Target) -> Tensor:
     """The RBF bandwidths used for ``target``: factors × median distance of a fixed sample.
 
-        Example:
-            >>> from genmodels.targets.base import Target
-            >>> class Normal(Target):
-            ...     kind, event_shape = "toy2d", (2,)
-            ...     def sample(self, n, generator=None):
-            ...         return torch.randn(n, 2, generator=generator)
-            >>> target_bandwidths(Normal()).shape
-            torch.Size([6])
+    Example:
+        >>> from genmodels.targets.base import Target
+        >>> class Normal(Target):
+        ...     kind, event_shape = "toy2d", (2,)
+        ...     def sample(self, n, generator=None):
+        ...         return torch.randn(n, 2, generator=generator)
+        >>> target_bandwidths(Normal()).shape
+        torch.Size([6])
     """
     held_out = _held_out(target)
     if held_out is not None:
@@ -133,38 +133,38 @@ def evaluate_samples(
 ) -> dict[str, Any]:
     """Score a sample against a target (the `genmodels evaluate` metrics).
 
-        Args:
-            x: the sample ``[n, *event_shape]``, or `Samples` (chains are flattened).
-            target: what the sample should come from; needs an exact sampler.
-            seed: seeds the exact reference sample and the random projections.
-            min_share: a mode counts as covered when it gets at least this share of its
-                expected count n·w_k.
+    Args:
+        x: the sample ``[n, *event_shape]``, or `Samples` (chains are flattened).
+        target: what the sample should come from; needs an exact sampler.
+        seed: seeds the exact reference sample and the random projections.
+        min_share: a mode counts as covered when it gets at least this share of its
+            expected count n·w_k.
 
-        Returns:
-            ``{"n", "mmd", "mmd_floor", "energy_distance", "sliced_wasserstein"}`` and, when the
-            target has modes, ``"modes_covered", "modes_total", "mode_weight_tv"``; for a vector
-            data set also ``"reference_n"``, the size of the test split it is scored against (``x``
-            in the target's standardised coordinates, as its models sample); for image
-            data sets ``{"n", "fd", "fd_floor", "precision", "recall"}`` and Inception FID or
-            ``unavailable: {"inception_fid": reason}`` (see `evaluate_images`).
+    Returns:
+        ``{"n", "mmd", "mmd_floor", "energy_distance", "sliced_wasserstein"}`` and, when the
+        target has modes, ``"modes_covered", "modes_total", "mode_weight_tv"``; for a vector
+        data set also ``"reference_n"``, the size of the test split it is scored against (``x``
+        in the target's standardised coordinates, as its models sample); for image
+        data sets ``{"n", "fd", "fd_floor", "precision", "recall"}`` and Inception FID or
+        ``unavailable: {"inception_fid": reason}`` (see `evaluate_images`).
 
-        Raises:
-            InvalidInputError: wrong shape or non-finite samples.
-            NotApplicableError: the target has no exact sampler (or, for images, no labels to
-                train the feature classifier on).
+    Raises:
+        InvalidInputError: wrong shape or non-finite samples.
+        NotApplicableError: the target has no exact sampler (or, for images, no labels to
+            train the feature classifier on).
 
-        Example:
-            >>> from genmodels.targets.base import Target
-            >>> class Normal(Target):
-            ...     kind, event_shape = "toy2d", (2,)
-            ...     def sample(self, n, generator=None):
-            ...         return torch.randn(n, 2, generator=generator)
-            >>> x = torch.randn(1000, 2, generator=torch.Generator().manual_seed(1))
-            >>> m = evaluate_samples(x, Normal())
-            >>> sorted(m)
-            ['energy_distance', 'mmd', 'mmd_floor', 'n', 'sliced_wasserstein']
-            >>> m["mmd"] < 3 * m["mmd_floor"]
-            True
+    Example:
+        >>> from genmodels.targets.base import Target
+        >>> class Normal(Target):
+        ...     kind, event_shape = "toy2d", (2,)
+        ...     def sample(self, n, generator=None):
+        ...         return torch.randn(n, 2, generator=generator)
+        >>> x = torch.randn(1000, 2, generator=torch.Generator().manual_seed(1))
+        >>> m = evaluate_samples(x, Normal())
+        >>> sorted(m)
+        ['energy_distance', 'mmd', 'mmd_floor', 'n', 'sliced_wasserstein']
+        >>> m["mmd"] < 3 * m["mmd_floor"]
+        True
     """
     if not target.has_samples:
         _exact_sample(target, 0, 0)  # raises NotApplicableError before any shape complaint
