@@ -66,7 +66,7 @@ class ParamBlock:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise InvalidInputError(f"a parameter block's name must be an identifier: {self.name!r}")
+            raise InvalidInputError(f"a parameter block name must be an identifier: {self.name!r}")
         shape = (self.shape,) if isinstance(self.shape, int) else tuple(self.shape)
         if not all(isinstance(s, int) and s >= 1 for s in shape):
             raise InvalidInputError(f"block {self.name!r}: shape must be positive ints: {shape}")
