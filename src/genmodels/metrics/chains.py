@@ -153,7 +153,10 @@ def to_inference_data(
         groups["warmup_posterior"] = _blocks(_as_array(warmup_x), space)[0]
         groups["warmup_sample_stats"] = sample_stats(samples.warmup_stats)
         groups["save_warmup"] = True
-    return az.from_dict(**groups, dims=dims, coords=coords, attrs=_attrs(samples, attrs))
+    idata = az.from_dict(**groups, dims=dims, coords=coords)
+    for group in idata.groups():  # ArviZ's own attrs (created_at, arviz_version) stay
+        idata[group].attrs.update(_attrs(samples, attrs))
+    return idata
 
 
 def _flat_inference_data(

@@ -1,10 +1,10 @@
 """Figures of one chain run (what ``genmodels mcmc`` writes beside its summary).
 
 Coordinates are named by the run's parameter blocks (constrained values: ``tau``, not
-``log_tau``). Trace and autocorrelation come from `genmodels.report.plots.save_trace_autocorr`, the same
-figures the comparison report shows; a scatter of the first two coordinates, one colour per
-chain, shows a chain stuck in one mode at a glance. Every file is written atomically
-(`genmodels.report.figure.save_figure`).
+``log_tau``). Trace and autocorrelation come from
+`genmodels.report.plots.save_trace_autocorr`, the same figures the comparison report shows;
+a scatter of the first two coordinates, one colour per chain, shows a chain stuck in one mode
+at a glance. Every file is written atomically (`genmodels.report.figure.save_figure`).
 """
 
 from __future__ import annotations
