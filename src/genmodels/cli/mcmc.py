@@ -160,7 +160,7 @@ def run_mcmc(
     from genmodels.device import resolve_device
     from genmodels.mcmc.driver import chain_bytes
     from genmodels.memory import check_allocation, tensor_bytes
-    from genmodels.targets.user_density import resolve_target
+    from genmodels.targets.user_density import check_log_prob, resolve_target
 
     spec = get_method(sampler, ("chain", "hybrid"))  # fail before building anything
     check_run_inputs(chains, draws, warmup, seed, init, init_spread, out)
@@ -173,6 +173,8 @@ def run_mcmc(
             f"target {target_name!r} has no density: chains need a log-density "
             f"(it only has samples; train a model on it instead)"
         )
+    if torch_device.type != "cpu":  # constants left on the CPU fail here, in one line
+        check_log_prob(target, f"log_prob of {target_name!r}", device=torch_device)
     # the summary and posterior.nc hold float64 copies of the draws besides the run's own
     dim = math.prod(target.event_shape)
     kept = draws + (warmup if save_warmup else 0)

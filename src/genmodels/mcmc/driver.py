@@ -197,6 +197,8 @@ class _Start(NamedTuple):
     step_size: float | None
     adapt_step_size: bool
     space: ParamSpace | None  # the blocks of a target (draws are mapped back through it)
+    save_warmup: bool
+    attrs: dict[str, Any]  # what produced the draws: sampler, seed
 
 
 class _Phase(NamedTuple):
@@ -254,6 +256,7 @@ def _summary(
         space=start.space,
         warmup_x=_constrained(warmup.xs, start) if warmup is not None else None,
         warmup_stats=warmup.stats if warmup is not None else {},
+        attrs=dict(start.attrs),
     )
 
 
@@ -316,6 +319,7 @@ def _prepare(
     kept = draws + (warmup if save_warmup else 0)
     what = f"{chains} chains x {kept} draws in {dim} dimensions"
     check_allocation(chain_bytes(chains, kept, dim, itemsize), what, device)
+    caller_generator = generator is not None
     generator = _generator(generator, seed, device)
     x0 = initial_positions(
         init,
@@ -330,7 +334,8 @@ def _prepare(
     if not density.has_log_prob:  # no acceptance to adapt to: a fixed step
         adapt_step_size = False
         step_size = 1e-2 if step_size is None else step_size
-    return _Start(density, x0, generator, step_size, adapt_step_size, space)
+    attrs = {"sampler": sampler, "seed": None if caller_generator else seed}
+    return _Start(density, x0, generator, step_size, adapt_step_size, space, save_warmup, attrs)
 
 
 def _run(
@@ -343,13 +348,12 @@ def _run(
     kernel_options: dict[str, Any] | None,
     progress: bool,
     budget: Budget | None,
-    save_warmup: bool = False,
 ) -> ChainSamples:
     """Warm up (`window_adaptation`), sample (`run_kernel`), time both and summarise."""
     # disable=None: no bar when stderr is not a terminal (CI logs, pipes)
     bar = tqdm(total=warmup + draws, disable=None if progress else True, leave=False)
     bar.set_description(f"{sampler} warm-up")
-    recorder = DrawRecorder(start.position, warmup) if save_warmup else None
+    recorder = DrawRecorder(start.position, warmup) if start.save_warmup else None
 
     def warmup_step(t: int, state: ChainState, info: Info) -> None:
         bar.update(1)
@@ -403,16 +407,13 @@ def sample_chains(
     budget: Budget | None = None,
     save_warmup: bool = False,
 ) -> ChainSamples:
-    """Run ``chains`` chains of ``sampler`` together: warm-up, then ``draws`` draws each.
-
-    Warm-up is `window_adaptation` (per-chain step size and diagonal mass matrix, Stan's
-    schedule); sampling is `run_kernel` with the tuned kernel.
+    """Run ``chains`` chains of ``sampler`` together: warm-up (`window_adaptation`: per-chain
+    step size and diagonal mass matrix, Stan's schedule), then ``draws`` draws (`run_kernel`).
 
     Args:
         log_prob_or_target: a `Target` with a density, or any callable
-            ``log_prob(x: [chains, *event]) -> [chains]`` (need not be normalised). A target
-            with constrained blocks (`Target.params`) runs in unconstrained space and its
-            draws come back constrained (``init`` is then constrained too).
+            ``log_prob(x: [chains, *event]) -> [chains]`` (need not be normalised); a target's
+            constrained blocks run unconstrained, draws and ``init`` are constrained.
         sampler: any chain of `genmodels.catalogue` (``rwmh``, ``mala``, ``ula``, ...).
         init: start points ``[chains, *event]`` or ``[*event]``; default uniform on
             ``(-init_spread, init_spread)``. ``event_shape``: for a callable without init.
@@ -424,7 +425,7 @@ def sample_chains(
         budget: a time allowance: sampling stops once it has expired, never before
             `MIN_DRAWS` draws (warm-up always completes: a half-adapted kernel is worse
             than fewer draws); ``info`` records ``draws`` and ``stopped_by_budget``.
-        save_warmup: keep the warm-up's draws and statistics (``warmup_x``, ``warmup_stats``).
+        save_warmup: keep the warm-up's draws and stats (``warmup_x``, ``warmup_stats``).
 
     Returns:
         `ChainSamples`: ``x`` ``[chains, draws, *event]``, ``nfe`` the gradient (RWMH:
@@ -460,17 +461,6 @@ def sample_chains(
         dtype=dtype,
         save_warmup=save_warmup,
     )
-    samples = _run(
-        kernel_cls,
-        sampler,
-        start,
-        warmup,
-        draws,
-        adapt_mass,
-        kernel_options,
-        progress,
-        budget,
-        save_warmup,
+    return _run(
+        kernel_cls, sampler, start, warmup, draws, adapt_mass, kernel_options, progress, budget
     )
-    samples.attrs = {"sampler": sampler, "seed": seed if generator is None else None}
-    return samples

@@ -107,8 +107,11 @@ class DensityTarget(Target):
         return self.fn(x)
 
 
-def check_log_prob(target: Target, label: str | None = None) -> None:
-    """Call ``target.log_prob`` on two points of its support and check what comes back.
+def check_log_prob(
+    target: Target, label: str | None = None, device: torch.device | str | None = None
+) -> None:
+    """Call ``target.log_prob`` on two points of its support (on ``device``, default: torch's
+    default device) and check what comes back.
 
     Raises:
         InvalidInputError: it raises, returns no tensor, not one value per row, a dtype other
@@ -116,9 +119,9 @@ def check_log_prob(target: Target, label: str | None = None) -> None:
     """
     label = label or f"log_prob of {target.name!r}"
     space = target.param_space()
-    z = torch.zeros(2, space.unconstrained_dim)
+    z = torch.zeros(2, space.unconstrained_dim, device=device)
     x = space.constrain(z).reshape(2, *target.event_shape).requires_grad_(True)
-    shape = list(x.shape)
+    shape = f"{list(x.shape)}" + (f" on {x.device}" if device is not None else "")
     try:
         with torch.enable_grad():
             out = target.log_prob(x)
@@ -174,8 +177,8 @@ def _build(obj: Any, label: str, dim: int | None) -> Target:
         return DensityTarget(obj, dim=dim, name=label)
     else:
         raise InvalidInputError(
-            f"{label} is a {type(obj).__name__}: expected a function log_prob(x: [n, d]) -> [n] "
-            f"or a Target"
+            f"{label} is neither a function log_prob(x: [n, d]) -> [n] nor a Target "
+            f"(it is {type(obj).__name__!r})"
         )
     if dim is not None and target.dim != dim:
         raise InvalidInputError(f"{label} has dimension {target.dim}, not --dim {dim}")
