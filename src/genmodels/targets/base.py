@@ -196,7 +196,8 @@ def register_path_loader(loader: PathLoader) -> PathLoader:
 
 
 def get_target(name: str, **kwargs: object) -> Target:
-    """Build a target: a registered name, an image folder, or an ``.npz`` image file.
+    """Build a target: a registered name, or a path one of `PATH_LOADERS` reads (an image
+    folder, an ``.npz`` image file, a density file ``model.py:NAME`` with ``dim=``).
 
     Example:
         >>> get_target("eight_gaussians").event_shape
