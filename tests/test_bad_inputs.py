@@ -51,6 +51,25 @@ def _write_bad_files(d: Path) -> None:
     np.savez(d / "good.npz", x=np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32))
     (d / "subdir").mkdir()
     (d / "a_file").write_text("not a directory\n")
+    _write_bad_densities(d)
+
+
+def _write_bad_densities(d: Path) -> None:
+    """Density files (``--target FILE.py:NAME``): one that does not import, one with a good
+    density and bad ones beside it."""
+    (d / "density_broken.py").write_text("import no_such_module_anywhere\n")
+    (d / "density_raises.py").write_text("raise SystemExit('configured wrongly')\n")
+    (d / "density.py").write_text(
+        "import numpy as np\n"
+        "import torch\n"
+        "number = 3\n"
+        "def log_prob(x):\n    return -0.5 * (x**2).sum(-1)\n"
+        "def wrong_shape(x):\n    return x\n"
+        "def wrong_dtype(x):\n    return (x**2).sum(-1).double()\n"
+        "def not_a_tensor(x):\n    return 1.0\n"
+        "def no_gradient(x):\n    return torch.as_tensor(np.zeros(len(x), np.float32))\n"
+        "def fails(x):\n    return x @ torch.zeros(7, 1)\n"
+    )
 
 
 def _write_bad_images(d: Path) -> None:
@@ -227,6 +246,28 @@ MCMC = [
     _case(*_M, "--sampler", "neutra_hmc", "--draws", "0", "--out", "{out}"),
     _case(*_M, "--sampler", "flow_mh", "--chains", "10000000", "--out", "{out}"),
     _case("mcmc", "--target", "{good.npz}", "--out", "{out}"),  # a data set: no density
+    _case(*_M, "--device", "bogus", "--out", "{out}"),
+    _case(*_M, "--sampler", "flow_mh", "--save-warmup", "--out", "{out}"),
+    _case(*_M, "--dim", "3", "--out", "{out}"),  # banana has a fixed dimension
+    *[
+        _case("mcmc", "--target", target, *dim, "--no-progress", "--out", "{out}")
+        for target, dim in [
+            ("{density_broken.py}:log_prob", ("--dim", "2")),  # does not import
+            ("{density_raises.py}:log_prob", ("--dim", "2")),  # exits while importing
+            ("{missing_density}.py:log_prob", ("--dim", "2")),  # no such file
+            ("{density.py}:no_such_name", ("--dim", "2")),
+            ("{density.py}", ("--dim", "2")),  # no :NAME
+            ("{density.py}:log_prob", ()),  # a function needs --dim
+            ("{density.py}:log_prob", ("--dim", "0")),
+            ("{density.py}:log_prob", ("--dim", "-3")),
+            ("{density.py}:number", ("--dim", "2")),  # not a function
+            ("{density.py}:wrong_shape", ("--dim", "2")),
+            ("{density.py}:wrong_dtype", ("--dim", "2")),
+            ("{density.py}:not_a_tensor", ("--dim", "2")),
+            ("{density.py}:no_gradient", ("--dim", "2")),
+            ("{density.py}:fails", ("--dim", "2")),  # the function raises
+        ]
+    ],
 ]
 
 _T = ("train", "flow", "--data", "two_moons", "--out", "{out}", "--no-progress")
@@ -528,6 +569,8 @@ COMPARE = [
     _case(*_C, "--methods", "flow", "--no-budget", "--budget-seconds", "10"),
     _case("compare", "--target", "two_moons", "--methods", "flow", "--out", "{a_file}"),
     _case("compare", "--target", "two_moons", "--methods", "flow", "--out", "{unwritable}"),
+    _case("compare", "--target", "{density.py}:log_prob", "--methods", "nuts", "--out", "{out}"),
+    _case("compare", "--target", "{density.py}:wrong_shape", "--dim", "2", "--out", "{out}"),
 ]
 
 DEMO = [

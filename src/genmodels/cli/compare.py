@@ -42,8 +42,15 @@ def _table(result_json: dict) -> list[str]:
 @app.command("compare")
 def compare_command(
     target: Annotated[
-        str, typer.Option("--target", help="Target name (see `genmodels targets`).")
+        str,
+        typer.Option(
+            "--target", help="Target name (see `genmodels targets`), or model.py:NAME (a file)."
+        ),
     ] = "eight_gaussians",
+    dim: Annotated[
+        int | None,
+        typer.Option("--dim", help="Dimension of a model.py:NAME function log_prob(x) -> [n]."),
+    ] = None,
     methods: Annotated[
         str, typer.Option("--methods", help="Comma-separated methods (see `genmodels methods`).")
     ] = ",".join(DEFAULT_METHODS),
@@ -82,7 +89,12 @@ def compare_command(
     settings = load_settings(config, seed=seed, budget_seconds=budget_seconds, n_samples=n_samples)
     if no_budget:
         settings = replace(settings, budget_seconds=None)
-    result = run_comparison(target, methods.split(","), out, settings, progress=not quiet).to_json()
+    from genmodels.targets.user_density import resolve_target
+
+    resolved = resolve_target(target, dim)
+    result = run_comparison(
+        resolved, methods.split(","), out, settings, progress=not quiet
+    ).to_json()
     if as_json:
         echo_json(result)
     else:

@@ -1,8 +1,11 @@
-"""`genmodels mcmc`: run chains on a registered target, summarise them, plot them.
+"""`genmodels mcmc`: run chains on a target, summarise them, plot them.
 
-``--sampler`` takes any chain kernel of the catalogue, and the chain+map hybrids
-(``flow_mh``, ``neutra_hmc``): they fit a flow to the target first, then run chains that
-correct it, so their output is chains like any other.
+``--target`` is a registered target or a user's density file, ``model.py:NAME`` (with
+``--dim D`` for a plain function; `genmodels.targets.user_density`). ``--sampler`` takes any
+chain kernel of the catalogue, and the chain+map hybrids (``flow_mh``, ``neutra_hmc``): they
+fit a flow to the target first, then run chains that correct it, so their output is chains
+like any other. ``posterior.nc`` is ArviZ InferenceData: one variable per parameter block
+(constrained values), ``sample_stats``, ``--save-warmup``'s warm-up groups, attrs.
 """
 
 from __future__ import annotations
@@ -77,6 +80,55 @@ def check_run_inputs(
     check_output_dir(out)
 
 
+def _check_hybrid_options(sampler: str, device: Any, save_warmup: bool) -> None:
+    """What a hybrid cannot do yet: run on an accelerator, keep a warm-up (it has none)."""
+    if device.type != "cpu":
+        raise InvalidInputError(f"{sampler} runs on the CPU only; drop --device {device}")
+    if save_warmup:
+        raise InvalidInputError(f"--save-warmup keeps a chain kernel's warm-up; {sampler} has none")
+
+
+def _sample(spec: Any, target: Any, args: dict[str, Any], device: Any, progress: bool) -> Any:
+    """The run's draws: a hybrid (fit, then chains) or `sample_chains`."""
+    from genmodels.mcmc import sample_chains
+    from genmodels.training.config import config_from_dict
+
+    if spec.camp == "hybrid":
+        values = {k: args[k] for k in ("chains", "draws", "warmup")}
+        settings = config_from_dict(spec.settings, values, where=spec.name)
+        return spec.build(target, settings, seed=args["seed"], progress=progress).samples
+    return sample_chains(
+        target,
+        spec.name,
+        chains=args["chains"],
+        draws=args["draws"],
+        warmup=args["warmup"],
+        init=_start(target, args["init"], args["chains"]),
+        init_spread=args["init_spread"],
+        seed=args["seed"],
+        progress=progress,
+        device=device,
+        save_warmup=args["save_warmup"],
+    )
+
+
+def _write_outputs(
+    result: Any, target: Any, summary: dict[str, Any], out: Path, plots: bool
+) -> None:
+    """``summary.json``, ``posterior.nc`` (InferenceData by block) and the figures."""
+    from genmodels.io import atomic_path, write_json
+    from genmodels.metrics.chains import to_inference_data
+    from genmodels.report.chain_plots import save_chain_figures
+
+    write_json(out / "summary.json", summary)
+    space = target.param_space()
+    attrs = {"sampler": summary["sampler"], "seed": summary["seed"], "target": summary["target"]}
+    with atomic_path(out / "posterior.nc") as tmp:
+        to_inference_data(result, space=space, attrs=attrs).to_netcdf(str(tmp))
+    if plots:
+        save_chain_figures(result, out, space.names)
+
+
 def run_mcmc(
     target_name: str,
     sampler: str,
@@ -89,57 +141,58 @@ def run_mcmc(
     init_spread: float = 2.0,
     progress: bool = True,
     plots: bool = True,
+    dim: int | None = None,
+    device: str = "cpu",
+    save_warmup: bool = False,
 ) -> dict[str, Any]:
-    """Run chains on a registered target and write ``summary.json``, ``posterior.nc``, plots.
+    """Run chains on a target and write ``summary.json``, ``posterior.nc`` and plots.
+
+    Args:
+        target_name: a registered target or ``model.py:NAME`` (`resolve_target`).
+        dim: the dimension of a density file's function (or of a target that takes one).
+        device: where chains, generator and draws live (``cpu``, ``cuda``, ``mps``, ``auto``).
+        save_warmup: keep the warm-up in ``posterior.nc`` (``warmup_posterior``, ...).
 
     Returns:
         the summary (the content of ``summary.json``).
     """
     from genmodels.catalogue import get_method
-    from genmodels.io import atomic_path, write_json
-    from genmodels.mcmc import sample_chains
+    from genmodels.device import resolve_device
     from genmodels.mcmc.driver import chain_bytes
     from genmodels.memory import check_allocation, tensor_bytes
-    from genmodels.metrics.chains import to_inference_data
-    from genmodels.report.chain_plots import save_chain_figures
-    from genmodels.targets import get_target
-    from genmodels.training.config import config_from_dict
+    from genmodels.targets.user_density import check_log_prob, resolve_target
 
     spec = get_method(sampler, ("chain", "hybrid"))  # fail before building anything
     check_run_inputs(chains, draws, warmup, seed, init, init_spread, out)
-    target = get_target(target_name)
+    torch_device = resolve_device(device)
+    if spec.camp == "hybrid":
+        _check_hybrid_options(sampler, torch_device, save_warmup)
+    target = resolve_target(target_name, dim)
     if not target.has_log_prob:
         raise NotApplicableError(
             f"target {target_name!r} has no density: chains need a log-density "
             f"(it only has samples; train a model on it instead)"
         )
+    if torch_device.type != "cpu":  # constants left on the CPU fail here, in one line
+        check_log_prob(target, f"log_prob of {target_name!r}", device=torch_device)
     # the summary and posterior.nc hold float64 copies of the draws besides the run's own
     dim = math.prod(target.event_shape)
-    what = f"{chains} chains x {draws} draws in {dim} dimensions"
-    check_allocation(chain_bytes(chains, draws, dim) + tensor_bytes(3, chains, draws, dim), what)
-    if spec.camp == "hybrid":
-        values = {"chains": chains, "draws": draws, "warmup": warmup}
-        settings = config_from_dict(spec.settings, values, where=sampler)
-        result = spec.build(target, settings, seed=seed, progress=progress).samples
-    else:
-        result = sample_chains(
-            target,
-            sampler,
-            chains=chains,
-            draws=draws,
-            warmup=warmup,
-            init=_start(target, init, chains),
-            init_spread=init_spread,
-            seed=seed,
-            progress=progress,
-        )
-    names = target.param_names()
-    summary = _summary(result, target_name, sampler, warmup, seed, names)
-    write_json(out / "summary.json", summary)
-    with atomic_path(out / "posterior.nc") as tmp:
-        to_inference_data(result, names).to_netcdf(str(tmp))
-    if plots:
-        save_chain_figures(result, out, names)
+    kept = draws + (warmup if save_warmup else 0)
+    what = f"{chains} chains x {kept} draws in {dim} dimensions"
+    check_allocation(chain_bytes(chains, kept, dim) + tensor_bytes(3, chains, kept, dim), what)
+    args = {
+        "chains": chains,
+        "draws": draws,
+        "warmup": warmup,
+        "seed": seed,
+        "init": init,
+        "init_spread": init_spread,
+        "save_warmup": save_warmup,
+    }
+    result = _sample(spec, target, args, torch_device, progress)
+    summary = _summary(result, target_name, sampler, warmup, seed, target.param_names())
+    summary["device"] = str(torch_device)
+    _write_outputs(result, target, summary, out, plots)
     return summary
 
 
@@ -166,7 +219,12 @@ def _print_table(summary: dict[str, Any], max_rows: int = 20) -> None:
 
 @app.command("mcmc")
 def mcmc_command(
-    target: str = typer.Option(..., "--target", help="Registered target with a density."),
+    target: str = typer.Option(
+        ..., "--target", help="Registered target with a density, or model.py:NAME (a file)."
+    ),
+    dim: int | None = typer.Option(
+        None, "--dim", help="Dimension of a model.py:NAME function log_prob(x: [n, D]) -> [n]."
+    ),
     sampler: str = typer.Option(
         "nuts",
         "--sampler",
@@ -183,6 +241,10 @@ def mcmc_command(
         help="'random': uniform on (-spread, spread); 'modes': chain c starts in mode c mod K.",
     ),
     init_spread: float = typer.Option(2.0, "--init-spread", help="Half-width of random init."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto."),
+    save_warmup: bool = typer.Option(
+        False, "--save-warmup", help="Keep the warm-up draws in posterior.nc."
+    ),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print summary JSON on stdout."),
@@ -200,6 +262,9 @@ def mcmc_command(
         init_spread,
         progress=progress and not as_json,
         plots=plots,
+        dim=dim,
+        device=device,
+        save_warmup=save_warmup,
     )
     if as_json:
         echo_json(summary)

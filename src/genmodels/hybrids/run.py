@@ -10,7 +10,9 @@ recipe. Set ``fit.objective`` to choose.
 
 Under a budget, the fit gets the budget less ``SAMPLING_RESERVE`` of it, and the chains the
 rest; the fit does at least ``MIN_FIT_STEPS`` steps even when the budget is already used up,
-since chains on an unfitted flow waste their time.
+since chains on an unfitted flow waste their time. A target with constrained parameter blocks
+is fitted and sampled in unconstrained space (`genmodels.targets.unconstrained`), and its
+draws come back constrained, as `genmodels.mcmc.sample_chains` does.
 
 Example:
     >>> from genmodels.targets import get_target
@@ -39,6 +41,7 @@ from genmodels.hybrids.settings import FlowMHSettings, NeutraSettings
 from genmodels.models.flow import Flow
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
+from genmodels.targets.unconstrained import unconstrained
 
 __all__ = ["MIN_FIT_STEPS", "SAMPLING_RESERVE", "HybridRun", "run_flow_mh", "run_neutra_hmc"]
 
@@ -116,15 +119,17 @@ def run_flow_mh(
     ``warmup`` draws of each chain are run and dropped (the chains start at flow draws, not
     target draws); ``nfe`` counts target-density evaluations (each with one flow pass).
     """
-    flow, info, fit_seconds = _fit("flow_mh", target, settings, seed, budget or Budget())
+    view = unconstrained(target)
+    flow, info, fit_seconds = _fit("flow_mh", view, settings, seed, budget or Budget())
     run = flow_mh(
-        target.log_prob,
+        view.log_prob,
         flow,
         chains=settings.chains,
         draws=settings.warmup + settings.draws,
         generator=torch.Generator().manual_seed(seed + 1),
     )
     x = run.x[:, settings.warmup :]  # [chains, draws, *event]: the warm-up draws dropped
+    x = target.param_space().constrain(x) if view is not target else x
     samples = Samples(x, chains=settings.chains, nfe=run.nfe, seconds=run.seconds, info=run.info)
     notes = {"accept_rate": run.info["accept_rate"]}
     return HybridRun(samples, fit_seconds, info, notes, flow)
@@ -151,9 +156,10 @@ def run_neutra_hmc(
     plus a flow pass), warm-up included, as for the other gradient chains.
     """
     budget = budget or Budget()
-    flow, info, fit_seconds = _fit("neutra_hmc", target, settings, seed, budget)
+    view = unconstrained(target)
+    flow, info, fit_seconds = _fit("neutra_hmc", view, settings, seed, budget)
     samples = neutra_hmc(
-        target.log_prob,
+        view.log_prob,
         flow,
         sampler=settings.sampler,
         chains=settings.chains,
@@ -164,6 +170,8 @@ def run_neutra_hmc(
         progress=progress,
         budget=budget,
     )
+    if view is not target:
+        samples.x = target.param_space().constrain(samples.x)
     notes = {
         "divergences": int(samples.info["divergences"]),
         "accept_rate": samples.info["accept_rate"],

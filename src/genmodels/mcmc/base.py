@@ -107,6 +107,9 @@ class Info(NamedTuple):
         divergent: ``[chains]`` bool, energy error above the divergence threshold.
         num_grad_evals: ``[chains]`` gradient (or density) evaluations this chain needed.
         tree_depth: ``[chains]`` NUTS tree depth (zeros for other kernels).
+        energy: ``[chains]`` Hamiltonian H(θ, ρ) = -log p(θ) + ½ ρᵀM⁻¹ρ of the transition,
+            at its momentum refresh (HMC, NUTS; ``None`` for kernels without momentum): the
+            energy level whose spread E-BFMI compares with its changes.
     """
 
     accept_prob: Tensor
@@ -114,6 +117,7 @@ class Info(NamedTuple):
     divergent: Tensor
     num_grad_evals: Tensor
     tree_depth: Tensor
+    energy: Tensor | None = None
 
 
 def as_per_chain(value: float | Tensor, like: Tensor) -> Tensor:
@@ -293,6 +297,7 @@ def make_info(
     divergent: Tensor | None = None,
     num_grad_evals: Tensor | int = 1,
     tree_depth: Tensor | None = None,
+    energy: Tensor | None = None,
 ) -> Info:
     """An `Info` with the fields a kernel does not track filled in (no divergence, depth 0).
 
@@ -308,6 +313,7 @@ def make_info(
         divergent if divergent is not None else torch.zeros_like(accepted),
         num_grad_evals,
         tree_depth if tree_depth is not None else zeros,
+        energy,
     )
 
 

@@ -122,4 +122,7 @@ class HMC(Kernel):
             torch.where(accepted, lp_end, lp0),
             torch.where(accepted[:, None], grad_end, grad0),
         )
-        return new, make_info(accept_prob, accepted, delta > DIVERGENCE_THRESHOLD, n_steps)
+        info = make_info(
+            accept_prob, accepted, delta > DIVERGENCE_THRESHOLD, n_steps, energy=energy0
+        )
+        return new, info

@@ -332,5 +332,7 @@ class NUTS(Kernel):
                 break
         x_new, lp_new, grad_new = tree.proposal.split([d, 1, d], dim=1)
         accept_prob = tree.sum_accept / tree.num_leaves.clamp(min=1)
-        info = make_info(accept_prob, tree.moved, tree.divergent, tree.num_leaves, tree.depth)
+        info = make_info(
+            accept_prob, tree.moved, tree.divergent, tree.num_leaves, tree.depth, energy0
+        )
         return ChainState(x_new, lp_new[:, 0], grad_new), info

@@ -1,9 +1,10 @@
 """Figures of one chain run (what ``genmodels mcmc`` writes beside its summary).
 
-Trace and autocorrelation come from `genmodels.report.plots.save_trace_autocorr`, the same
-figures the comparison report shows; a scatter of the first two coordinates, one colour per
-chain, shows a chain stuck in one mode at a glance. Every file is written atomically
-(`genmodels.report.figure.save_figure`).
+Coordinates are named by the run's parameter blocks (constrained values: ``tau``, not
+``log_tau``). Trace and autocorrelation come from
+`genmodels.report.plots.save_trace_autocorr`, the same figures the comparison report shows;
+a scatter of the first two coordinates, one colour per chain, shows a chain stuck in one mode
+at a glance. Every file is written atomically (`genmodels.report.figure.save_figure`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from genmodels.report.figure import pyplot, save_figure
 from genmodels.report.plots import save_trace_autocorr
 from genmodels.samples import Samples
 
-__all__ = ["save_chain_figures", "save_chain_scatter"]
+__all__ = ["default_names", "save_chain_figures", "save_chain_scatter"]
+
+
+def default_names(samples: Samples) -> list[str]:
+    """Coordinate names of chain-layout draws: their parameter blocks' (``mu``, ``tau``,
+    ``theta[0]``, ...) when the run knows them (`genmodels.mcmc.ChainSamples.space`), else
+    ``x[0]``, ``x[1]``, ..."""
+    space = getattr(samples, "space", None)
+    if space is not None:
+        return space.names
+    return [f"x[{i}]" for i in range(samples.x[0, 0].numel())]
 
 
 def save_chain_scatter(
@@ -26,7 +37,7 @@ def save_chain_scatter(
     plt = pyplot()
     chains, draws = samples.x.shape[:2]
     x = samples.x.detach().double().cpu().numpy().reshape(chains, draws, -1)  # [C, D, d]
-    names = list(names or [f"x[{i}]" for i in range(x.shape[-1])])
+    names = list(names or default_names(samples))
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=90)
     for c in range(chains):
         ax.scatter(x[c, :, 0], x[c, :, 1], s=2, alpha=0.4, label=f"chain {c}")
@@ -46,6 +57,7 @@ def save_chain_figures(
         the paths written.
     """
     out = Path(out)
+    names = list(names or default_names(samples))
     written = list(
         save_trace_autocorr(samples, out / "trace.png", out / "autocorrelation.png", names)
     )

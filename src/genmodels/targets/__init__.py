@@ -8,26 +8,41 @@
   ``.csv``/``.tsv`` files, with a fixed test split and standardised columns.
 
 `get_target(name)` builds a registered target; a path to an image folder or a data file
-works too.
+(``.npz``, ``.npy``, ``.csv``, ``.tsv``) works too, and so does ``model.py:NAME``, a user's
+own density (`genmodels.targets.user_density`). Posteriors declare named, constrained parameter blocks
+(`genmodels.targets.constraints`); chains run them in unconstrained space
+(`genmodels.targets.unconstrained`).
 """
 
-from genmodels.targets import data, images, posteriors, toy2d  # noqa: F401  (register targets)
+from genmodels.targets import (  # noqa: F401  (register targets and path loaders)
+    data,
+    images,
+    posteriors,
+    toy2d,
+    user_density,
+)
 from genmodels.targets.base import TARGETS, ModeStructure, Target, describe_targets, get_target
+from genmodels.targets.constraints import ParamBlock, ParamSpace
 from genmodels.targets.data import DataTarget, Standardization, load_data_file
 from genmodels.targets.images import ImageDataset, load_image_folder, load_npz_images
 from genmodels.targets.mixture import GaussianMixture
+from genmodels.targets.user_density import DensityTarget, load_density
 
 __all__ = [
     "TARGETS",
     "DataTarget",
+    "DensityTarget",
     "GaussianMixture",
     "ImageDataset",
     "ModeStructure",
+    "ParamBlock",
+    "ParamSpace",
     "Standardization",
     "Target",
     "describe_targets",
     "get_target",
     "load_data_file",
+    "load_density",
     "load_image_folder",
     "load_npz_images",
 ]

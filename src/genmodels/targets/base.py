@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -15,6 +15,7 @@ from genmodels.checks import check_range
 from genmodels.errors import NotApplicableError
 from genmodels.memory import check_allocation, tensor_bytes
 from genmodels.registry import Registry
+from genmodels.targets.constraints import ParamBlock, ParamSpace, as_param_space
 
 __all__ = [
     "PATH_LOADERS",
@@ -92,7 +93,10 @@ class Target:
     - `score(x)` — defaults to autograd of `log_prob`;
     - `modes` — a `ModeStructure` for mixtures;
     - `num_classes` and `sample_labelled(n, generator)` — labelled draws, for class-conditional
-      models (labelled image data sets; mixtures, labelled by mode).
+      models (labelled image data sets; mixtures, labelled by mode);
+    - `params` — the named blocks of a posterior (`genmodels.targets.constraints.ParamBlock`:
+      name, shape, support), laid out in that order in ``x``; `log_prob` then takes the
+      constrained values and the chains run in unconstrained space (see `param_space`).
 
     Shapes: ``x`` is ``[*batch, *event_shape]``; `log_prob` returns ``[*batch]``.
 
@@ -118,6 +122,8 @@ class Target:
     # Discrete data (images) take this many evenly spaced levels in [-1, 1]; a likelihood on
     # them needs uniform dequantisation with bin width 2 / (num_levels - 1). None: continuous.
     num_levels: int | None = None
+    # Named blocks of the coordinates (None: one real block "x" of event_shape).
+    params: Sequence[ParamBlock] | None = None
 
     @property
     def dim(self) -> int:
@@ -176,9 +182,16 @@ class Target:
         standardisation. ``{}`` (nothing to keep) for most targets."""
         return {}
 
+    def param_space(self) -> ParamSpace:
+        """The target's parameter blocks as a `ParamSpace` (its `params`, or one real block
+        ``x`` of the whole event), which maps draws between the constrained values `log_prob`
+        takes and the unconstrained ones the chains run in."""
+        return as_param_space(self.params, self.dim)
+
     def param_names(self) -> list[str]:
-        """Names of the coordinates, for posterior summaries (``x[0]``, ``x[1]``, ...)."""
-        return [f"x[{i}]" for i in range(self.dim)]
+        """Names of the coordinates, for posterior summaries (``x[0]``, ..., or the blocks'
+        ``mu``, ``theta[0]``, ...)."""
+        return self.param_space().names
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, event_shape={self.event_shape})"
@@ -201,8 +214,9 @@ def register_path_loader(loader: PathLoader) -> PathLoader:
 
 
 def get_target(name: str, **kwargs: object) -> Target:
-    """Build a target: a registered name, an image folder, or a data file (``.npz``,
-    ``.npy``, ``.csv``, ``.tsv``: vectors of any dimension or images).
+    """Build a target: a registered name, or a path one of `PATH_LOADERS` reads (an image
+    folder, a data file ``.npz``/``.npy``/``.csv``/``.tsv`` of vectors of any dimension or of
+    images, a density file ``model.py:NAME`` with ``dim=``).
 
     Example:
         >>> get_target("eight_gaussians").event_shape

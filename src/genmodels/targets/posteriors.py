@@ -12,8 +12,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch import Tensor
+from torch.distributions import constraints
 
 from genmodels.targets.base import TARGETS, Target, draw_device
+from genmodels.targets.constraints import ParamBlock
 
 __all__ = [
     "EightSchools",
@@ -44,6 +46,7 @@ class Funnel(Target):
 
     def __init__(self, dim: int = 10) -> None:
         self.event_shape = (dim,)
+        self.params = (ParamBlock("v"), ParamBlock("x", (dim - 1,)))
         self.mean = torch.zeros(dim)
         self.variance = torch.cat([torch.tensor([9.0]), torch.full((dim - 1,), math.exp(4.5))])
 
@@ -58,9 +61,6 @@ class Funnel(Target):
         return _normal_log_prob(v, 0.0, 3.0) + _normal_log_prob(
             rest, 0.0, (v / 2).exp()[..., None]
         ).sum(-1)
-
-    def param_names(self) -> list[str]:
-        return ["v"] + [f"x[{i}]" for i in range(1, self.dim)]
 
 
 @TARGETS.register("gaussian_100d_illcond")
@@ -114,7 +114,8 @@ class LogisticRegressionPosterior(Target):
     """Bayesian logistic regression on scikit-learn's bundled breast-cancer data.
 
     569 patients, 30 standardised features plus an intercept; priors N(0, 1) on all 31
-    coefficients; yᵢ ~ Bernoulli(σ(β₀ + xᵢᵀβ)). Unnormalised log posterior.
+    coefficients; yᵢ ~ Bernoulli(σ(β₀ + xᵢᵀβ)). Unnormalised log posterior. Blocks:
+    ``intercept`` and ``beta[30]`` (dimension ``feature``, labelled by the feature names).
     """
 
     kind: ClassVar[str] = "posterior"
@@ -129,7 +130,11 @@ class LogisticRegressionPosterior(Target):
         self.features = torch.as_tensor(np.c_[np.ones(len(x)), x], dtype=torch.float32)
         self.labels = torch.as_tensor(data.target, dtype=torch.float32)
         self.event_shape = (self.features.shape[1],)
-        self._names = ["intercept"] + [str(n).replace(" ", "_") for n in data.feature_names]
+        features = [str(n).replace(" ", "_") for n in data.feature_names]
+        self.params = (
+            ParamBlock("intercept"),
+            ParamBlock("beta", (len(features),), dims=("feature",), coords={"feature": features}),
+        )
 
     def log_prob(self, beta: Tensor) -> Tensor:
         logits = beta @ self.features.to(beta).T  # [*batch, N]
@@ -137,22 +142,31 @@ class LogisticRegressionPosterior(Target):
         log_lik = (y * logits - torch.nn.functional.softplus(logits)).sum(-1)
         return log_lik - 0.5 * (beta**2).sum(-1)
 
-    def param_names(self) -> list[str]:
-        return list(self._names)
-
 
 # Rubin (1981): estimated effects and standard errors of coaching in eight schools.
 _SCHOOLS_Y = (28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0)
 _SCHOOLS_SIGMA = (15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0)
+_SCHOOLS = (
+    "Choate",
+    "Deerfield",
+    "Phillips Andover",
+    "Phillips Exeter",
+    "Hotchkiss",
+    "Lawrenceville",
+    "St. Paul's",
+    "Mt. Hermon",
+)
 
 
 class EightSchools(Target):
-    """The eight-schools hierarchical model, on the unconstrained space (μ, log τ, θ or θ̃).
+    """The eight-schools hierarchical model: blocks ``mu``, ``tau`` (positive), ``theta[8]``.
 
     μ ~ N(0, 5²), τ ~ HalfCauchy(5), θⱼ ~ N(μ, τ²), yⱼ ~ N(θⱼ, σⱼ²).
-    Centered: coordinates (μ, log τ, θ₁..θ₈); its funnel between τ and θ makes samplers
-    diverge. Non-centered: θⱼ = μ + τ θ̃ⱼ with θ̃ⱼ ~ N(0, 1), coordinates (μ, log τ, θ̃₁..θ̃₈).
-    Both include the log-Jacobian log τ of τ = exp(log τ). Unnormalised.
+    Centered: coordinates (μ, τ, θ₁..θ₈); its funnel between τ and θ makes samplers
+    diverge. Non-centered: θⱼ = μ + τ θ̃ⱼ with θ̃ⱼ ~ N(0, 1), coordinates (μ, τ, θ̃₁..θ̃₈),
+    block ``theta_tilde``. `log_prob` is the density of these constrained values; the chains
+    run on (μ, log τ, θ) with the Jacobian τ of τ = exp(log τ) added
+    (`genmodels.targets.unconstrained`). Unnormalised.
     """
 
     kind: ClassVar[str] = "posterior"
@@ -163,13 +177,21 @@ class EightSchools(Target):
         self.centered = centered
         self.y = torch.tensor(_SCHOOLS_Y)
         self.sigma = torch.tensor(_SCHOOLS_SIGMA)
+        school = {"school": list(_SCHOOLS)}
+        self.params = (
+            ParamBlock("mu"),
+            ParamBlock("tau", support=constraints.positive),
+            ParamBlock(
+                "theta" if centered else "theta_tilde", (8,), dims=("school",), coords=school
+            ),
+        )
 
     def log_prob(self, x: Tensor) -> Tensor:
-        mu, log_tau, z = x[..., 0], x[..., 1], x[..., 2:]
-        tau = log_tau.exp()
-        # HalfCauchy(5) density of τ, times the Jacobian τ of τ = exp(log τ)
+        mu, tau, z = x[..., 0], x[..., 1], x[..., 2:]
+        # HalfCauchy(5) density of τ > 0 (-inf outside the support)
         log_p = _normal_log_prob(mu, 0.0, 5.0)
-        log_p = log_p + math.log(2 / (math.pi * 5)) - torch.log1p((tau / 5) ** 2) + log_tau
+        log_p = log_p + math.log(2 / (math.pi * 5)) - torch.log1p((tau / 5) ** 2)
+        log_p = torch.where(tau > 0, log_p, -math.inf)
         if self.centered:
             theta = z
             log_p = log_p + _normal_log_prob(theta, mu[..., None], tau[..., None]).sum(-1)
@@ -177,10 +199,6 @@ class EightSchools(Target):
             theta = mu[..., None] + tau[..., None] * z
             log_p = log_p + _normal_log_prob(z, 0.0, 1.0).sum(-1)
         return log_p + _normal_log_prob(self.y.to(x), theta, self.sigma.to(x)).sum(-1)
-
-    def param_names(self) -> list[str]:
-        theta = "theta" if self.centered else "theta_tilde"
-        return ["mu", "log_tau"] + [f"{theta}[{j}]" for j in range(8)]
 
 
 TARGETS.add("eight_schools", EightSchools)
