@@ -67,10 +67,8 @@ def main() -> None:
     for method in args.methods.split(","):
         run = args.out / method
         before = cpu_seconds()
-        summary = json.loads(
-            genmodels("train", method, "--data", args.target, "--out", str(run),
-                      "--no-progress", "--json")  # fmt: skip
-        )
+        train = ["train", method, "--data", args.target, "--out", str(run), "--no-progress"]
+        summary = json.loads(genmodels(*train, "--json"))
         cpu = cpu_seconds() - before
         ev = summary["eval"]
         line = (
@@ -79,10 +77,8 @@ def main() -> None:
             f"{ev.get('modes_total', 0):.0f}"
         )
         if method in args.nll.split(","):
-            nll = json.loads(
-                genmodels("likelihood", str(run), "--data", args.target, "--n",
-                          str(args.nll_n), "--json")  # fmt: skip
-            )
+            score = ["likelihood", str(run), "--data", args.target, "--n", str(args.nll_n)]
+            nll = json.loads(genmodels(*score, "--json"))
             line += (
                 f", NLL {nll['nll_nats']:.3f} ± {nll['nll_stderr']:.3f} "
                 f"(entropy + {nll['nll_nats'] - entropy:.3f})"
