@@ -51,11 +51,14 @@ def test_train_sample_likelihood_resume(cli, tmp_path, monkeypatch) -> None:
 
 def test_digits_flow_writes_an_image_grid_and_bits_per_dim(cli, tmp_path) -> None:
     out = tmp_path / "digits"
-    cli(
+    proc = cli(
         "train", "flow", "--data", "digits", "--out", out, "--steps", "3",
         "--set", "transforms=2", "--set", "hidden=32", "--no-progress", check=True,
     )  # fmt: skip
     assert (out / "samples.png").stat().st_size > 200
+    # an image run says what it will cost before it trains, in one line
+    (line,) = [ln for ln in proc.stderr.splitlines() if "s/step" in ln]
+    assert line.startswith("genmodels: flow: 3 steps × ") and "--steps N to change" in line
     result = json.loads(cli("likelihood", out, "--data", "digits", "--json", check=True).stdout)
     assert result["dequantized"] and result["dim"] == 64
     assert 0 < result["bits_per_dim"] < 20

@@ -70,18 +70,29 @@ def _train_run(
     resume: bool,
     override: bool,
 ) -> Any:
-    """Parse the configs, build the model and `fit` it (the run's lock is held)."""
+    """Parse the configs, build the model and `fit` it (the run's lock is held).
+
+    A fresh run starts from the method's defaults for the target's kind
+    (`genmodels.training.defaults.kind_defaults`, the values ``compare`` uses too), under the
+    TOML and ``--set`` values; a resumed run from its own saved configs.
+    """
     from genmodels.targets import get_target
     from genmodels.training import TrainConfig, default_callbacks, fit
     from genmodels.training.checkpoint import has_checkpoint
     from genmodels.training.config import config_from_dict, load_toml, parse_set_items
+    from genmodels.training.defaults import kind_defaults, limited_threads
     from genmodels.training.setup import build_model, split_config_values
 
     toml = load_toml(config) if config is not None else {}
     model_values, train_values = split_config_values(method, toml, parse_set_items(set_), flags)
     target = get_target(data)
-    if resume and has_checkpoint(out):
+    defaults = kind_defaults(method, target.kind)
+    fresh = not (resume and has_checkpoint(out))
+    if not fresh:
         model_values, train_values = _resume_values(out, method, model_values, train_values)
+    else:
+        model_values = {**defaults.get("model", {}), **model_values}
+        train_values = {**defaults.get("train", {}), **train_values}
     train_config = config_from_dict(TrainConfig, train_values, where="train config")
     model = build_model(
         method,
@@ -90,10 +101,33 @@ def _train_run(
         num_levels=target.num_levels,
         seed=train_config.seed,
     )
-    callbacks = default_callbacks(out, train_config, metrics=_metrics_function())
-    return fit(
-        model, target, train_config, out, callbacks=callbacks, resume=resume, override=override
-    )
+    with limited_threads(_cpu_threads(target.kind, train_config.device)):
+        if fresh and target.kind == "image" and train_config.steps > 0:
+            _announce_duration(method, model, target, train_config)
+        callbacks = default_callbacks(
+            out, train_config, metrics=_metrics_function(), sample=defaults.get("sample")
+        )
+        return fit(
+            model, target, train_config, out, callbacks=callbacks, resume=resume, override=override
+        )
+
+
+def _cpu_threads(kind: str, device: str) -> int | None:
+    """`genmodels.training.defaults.cpu_threads` when training runs on the CPU."""
+    from genmodels.device import resolve_device
+    from genmodels.training.defaults import cpu_threads
+
+    return cpu_threads(kind) if resolve_device(device).type == "cpu" else None
+
+
+def _announce_duration(method: str, model: Any, target: Any, config: Any) -> None:
+    """One line on stderr before an image run trains: its steps × the measured s/step."""
+    from genmodels.training.defaults import estimate_step_seconds, expected_duration_line
+
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks
+        return
+    seconds = estimate_step_seconds(model, target, config)
+    print(f"genmodels: {expected_duration_line(method, config.steps, seconds)}", file=sys.stderr)
 
 
 @app.command("train")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,7 +23,14 @@ from genmodels.errors import ConfigError, GenmodelsError, NotApplicableError
 from genmodels.models.common import check_map_sample_options
 from genmodels.targets.base import Target
 
-__all__ = ["ChainRunner", "HybridRunner", "ModelRunner", "check_sample_options", "get_runner"]
+__all__ = [
+    "ChainRunner",
+    "HybridRunner",
+    "ModelRunner",
+    "check_sample_options",
+    "discard_run",
+    "get_runner",
+]
 
 
 def get_runner(name: str) -> MethodRunner:
@@ -133,6 +141,11 @@ class ModelRunner(_SpecRunner):
     ``model.sample``). Training gets the method's budget less ``sampling_reserve`` of it: `fit`
     plans the steps that fit (its learning-rate schedule decays fully) and stops at the
     deadline. A diffusion model's sampling process is recorded for an animation.
+
+    With a ``ctx.out_dir`` (``compare`` gives ``DIR/METHOD``) the model is trained into it as
+    ``genmodels train`` trains: checkpoint, ``config.json`` and ``metrics.jsonl``, so that
+    ``genmodels sample DIR/METHOD`` draws from it again. The model an earlier comparison left
+    there is replaced.
     """
 
     # share of the method's budget kept for sampling and evaluation
@@ -155,13 +168,19 @@ class ModelRunner(_SpecRunner):
         return settings
 
     def run(self, target: Target, settings: LearnedSettings, ctx: RunContext) -> MethodOutput:
-        from genmodels.training import fit
+        from genmodels.training import JsonlLogger, fit
+        from genmodels.training.rundir import exclusive_run
         from genmodels.training.setup import build_model
 
         model = build_model(self.name, tuple(target.event_shape), settings.model, seed=ctx.seed)
         train = dataclasses.replace(settings.train, seed=ctx.seed, progress=ctx.progress)
         budget = ctx.budget.share(ctx.budget.remaining() * (1.0 - self.sampling_reserve))
-        state = fit(model, target, train, None, budget=budget)
+        out = ctx.out_dir
+        callbacks = [] if out is None else [JsonlLogger(out / "metrics.jsonl", train.log_every)]
+        with exclusive_run(out):
+            if out is not None:
+                discard_run(out)
+            state = fit(model, target, train, out, callbacks=callbacks, budget=budget)
         notes: dict[str, Any] = {}
         if state.planned_steps < train.steps:
             notes.update(planned_steps=state.planned_steps, requested_steps=train.steps)
@@ -201,6 +220,20 @@ class ModelRunner(_SpecRunner):
             samples = trained.sample(ctx.n_samples, generator=generator, **options)
         samples.x = samples.x.detach().float().cpu()
         return samples, trajectory
+
+
+def discard_run(out: Path) -> None:
+    """Remove the checkpoint of an earlier run from run directory ``out`` (its writer).
+
+    ``config.json`` goes first: without it the directory holds no checkpoint, and the sets it
+    named are removed as uncommitted (`genmodels.training.checkpoint.tidy_run_dir`), so an
+    interruption here leaves a directory a new run starts in. Other files stay.
+    """
+    from genmodels.training.checkpoint import CONFIG_FILE, MODEL_FILE, tidy_run_dir
+
+    for name in (CONFIG_FILE, MODEL_FILE, "metrics.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    tidy_run_dir(out)
 
 
 def check_sample_options(spec: MethodSpec, options: dict[str, Any]) -> None:

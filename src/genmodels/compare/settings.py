@@ -20,7 +20,8 @@ Every method's settings are its catalogue entry's dataclass: chains take `ChainS
 (``chains``, ``draws``, ``warmup``, ``kernel_options``), learned models `LearnedSettings`
 (``model``, ``train``, ``sample`` tables), hybrids their own (``genmodels.hybrids``
 ``FlowMHSettings`` / ``NeutraSettings``, with a ``fit`` table). `method_settings` builds
-them from the defaults below, the target kind's defaults and the user's values, all through
+them from the method's defaults for the target's kind (a learned model's own
+`kind_defaults`, the chains' and hybrids' table below) and the user's values, all through
 one override path (`genmodels.training.config.config_from_dict`: types coerced, unknown keys
 answered with a did-you-mean). Unknown top-level keys are errors.
 """
@@ -38,6 +39,7 @@ from genmodels.errors import ConfigError, InvalidInputError
 from genmodels.io import load_toml
 from genmodels.targets.base import Target
 from genmodels.training.config import TrainConfig, config_from_dict
+from genmodels.training.defaults import kind_defaults
 from genmodels.training.setup import model_config
 
 __all__ = [
@@ -59,30 +61,18 @@ DEFAULT_BUDGET_SECONDS = 540.0
 # 2-D density needs little. Unused time of earlier methods goes to later ones.
 CAMP_WEIGHTS = {"chain": 0.5, "map": 1.0, "diffusion": 1.6, "hybrid": 1.0}
 
-# Per-(method, target kind) values over the methods' own defaults, sized so that the default
-# demo fits DEFAULT_BUDGET_SECONDS on 2 CPU cores (measured in benchmarks/README.md). The
-# budget caps a learned model's steps (keeping its learning-rate schedule whole) on a machine
-# too slow for them.
+# Per-(method, target kind) values of the chains and hybrids over their own defaults, sized
+# so that the default demo fits DEFAULT_BUDGET_SECONDS on 2 CPU cores. A learned model's
+# values are its own (`GenerativeModel.kind_defaults`, read through
+# `genmodels.training.defaults.kind_defaults`), the same that `genmodels train` uses; the
+# budget caps its steps (keeping its learning-rate schedule whole) on a machine too slow
+# for them.
 _TARGET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("nuts", "toy2d"): {"chains": 8, "draws": 500, "warmup": 300},
     ("hmc", "toy2d"): {"chains": 8, "draws": 1000, "warmup": 300},
     ("mala", "toy2d"): {"chains": 8, "draws": 1500, "warmup": 500},
     ("rwmh", "toy2d"): {"chains": 8, "draws": 3000, "warmup": 1000},
     ("ula", "toy2d"): {"chains": 8, "draws": 1500, "warmup": 500},
-    ("gan", "toy2d"): {"train": {"steps": 3000}},
-    ("vae", "toy2d"): {"train": {"steps": 3000}},
-    ("flow", "toy2d"): {"train": {"steps": 2000}},
-    # a 2-D score needs no 256-wide network, but many steps at a higher learning rate
-    ("ncsn", "toy2d"): {
-        "train": {"steps": 8000, "lr": 2e-3},
-        "model": {"width": 128},
-        "sample": {"steps_per_level": 10},
-    },
-    ("ddpm", "toy2d"): {"train": {"steps": 12000, "lr": 2e-3}, "model": {"width": 128}},
-    ("flow_matching", "toy2d"): {
-        "train": {"steps": 12000, "lr": 2e-3},
-        "model": {"width": 128},
-    },
     # an independence proposal needs every mode: a maximum-likelihood fit on samples
     # (see genmodels.hybrids.run); the proposal is cheap, so many draws cost little
     ("flow_mh", "toy2d"): {"chains": 8, "draws": 2000, "fit": {"steps": 1000}},
@@ -91,17 +81,7 @@ _TARGET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     # and its draws are nearly independent
     ("neutra_hmc", "posterior"): {"draws": 500, "warmup": 300, "fit": {"steps": 1500}},
     ("flow_mh", "posterior"): {"fit": {"steps": 1500}},
-    ("gan", "image"): {"train": {"steps": 2000, "batch_size": 128}},
-    ("vae", "image"): {"train": {"steps": 2000, "batch_size": 128}},
-    ("flow", "image"): {"train": {"steps": 2000, "batch_size": 128}},
-    ("ncsn", "image"): {"train": {"steps": 3000, "batch_size": 128}},
-    ("ddpm", "image"): {"train": {"steps": 3000, "batch_size": 128}},
-    ("flow_matching", "image"): {"train": {"steps": 3000, "batch_size": 128}},
 }
-
-# A kind without defaults of its own starts from another's: vector data sets are standardised
-# (mean 0, std 1 per column), the scale the 2-D toys' tuning was made at.
-_DEFAULTS_FROM = {"vector": "toy2d"}
 
 _RUN_KEYS = {"seed", "n_samples", "budget_seconds", "methods"}
 _LEARNED_KEYS = ("model", "train", "sample")
@@ -152,12 +132,10 @@ def method_settings(
         >>> method_settings(get_method("nuts"), get_target("banana"), {"draws": 50}).draws
         50
     """
-    kind = target.kind
-    if (spec.name, kind) not in _TARGET_DEFAULTS:
-        kind = _DEFAULTS_FROM.get(kind, kind)
-    values = merge(_TARGET_DEFAULTS.get((spec.name, kind), {}), overrides or {})
     if spec.camp not in ("map", "diffusion"):
+        values = merge(_TARGET_DEFAULTS.get((spec.name, target.kind), {}), overrides or {})
         return config_from_dict(spec.settings, values, where=spec.name)
+    values = merge(kind_defaults(spec.name, target.kind), overrides or {})
     unknown = set(values) - set(_LEARNED_KEYS)
     if unknown:
         raise ConfigError(

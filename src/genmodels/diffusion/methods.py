@@ -40,9 +40,11 @@ from genmodels.diffusion.sde import SDE, VESDE, VPSDE, NCSNLevels, SubVPSDE
 from genmodels.diffusion.solvers import Family
 from genmodels.errors import ConfigError
 from genmodels.memory import check_network_size
+from genmodels.models.base import KindDefaults
 
 __all__ = [
     "DDPM",
+    "DIFFUSION_KIND_DEFAULTS",
     "NCSN",
     "DDPMConfig",
     "FlowMatching",
@@ -58,6 +60,16 @@ __all__ = [
 ]
 
 TIME_SCALE = 999.0  # networks see c = 999·t for t ∈ [0, 1] (score_sde's VP convention)
+
+# What ddpm, the score SDEs and flow matching train with by default, per target kind
+# (`GenerativeModel.kind_defaults`; read by `genmodels train` and `compare`). A 2-D density
+# needs no wide network but many steps at a high learning rate before the modes are sharp;
+# on images, batches of 128 halve the cost of a step and a few thousand steps give
+# recognisable digits (figures in benchmarks/README.md).
+DIFFUSION_KIND_DEFAULTS: KindDefaults = {
+    "toy2d": {"train": {"steps": 12000, "lr": 2e-3}},
+    "image": {"train": {"steps": 3000, "batch_size": 128}},
+}
 
 
 @dataclass
@@ -146,6 +158,7 @@ class DDPM(DiffusionModel):
     """
 
     Config = DDPMConfig
+    kind_defaults: ClassVar[KindDefaults] = DIFFUSION_KIND_DEFAULTS
     families: ClassVar[tuple[Family, ...]] = ("discrete", "ode", "langevin")
     default_sampler = "ddim"
 
@@ -258,6 +271,7 @@ class ScoreSDE(DiffusionModel):
     2022, Table 1). Subclasses give `make_sde`.
     """
 
+    kind_defaults: ClassVar[KindDefaults] = DIFFUSION_KIND_DEFAULTS
     families: ClassVar[tuple[Family, ...]] = ("sde", "ode", "langevin")
     default_sampler = "pc"
 
@@ -388,6 +402,15 @@ class NCSN(ScoreSDE):
     """
 
     Config = NCSNConfig
+    # a 2-D score needs no 256-wide network, but many steps at a higher learning rate
+    kind_defaults: ClassVar[KindDefaults] = {
+        "toy2d": {
+            "train": {"steps": 8000, "lr": 2e-3},
+            "model": {"width": 128},
+            "sample": {"steps_per_level": 10},
+        },
+        "image": {"train": {"steps": 3000, "batch_size": 128}},
+    }
     default_sampler = "annealed_langevin"
 
     @staticmethod
@@ -443,6 +466,7 @@ class FlowMatching(DiffusionModel):
     """
 
     Config = FlowMatchingConfig
+    kind_defaults: ClassVar[KindDefaults] = DIFFUSION_KIND_DEFAULTS
     default_sampler = "euler"
 
     def __init__(self, config: FlowMatchingConfig, event_shape: tuple[int, ...]) -> None:

@@ -12,10 +12,12 @@ from torch import Tensor, nn
 
 from genmodels.samples import Samples
 
-__all__ = ["Camp", "GenerativeModel", "LikelihoodKind", "Player"]
+__all__ = ["Camp", "GenerativeModel", "KindDefaults", "LikelihoodKind", "Player"]
 
 Camp = Literal["chain", "map", "diffusion", "hybrid"]
 LikelihoodKind = Literal["exact", "bound", "none"]
+KindDefaults = dict[str, dict[str, dict[str, Any]]]
+"""Target kind → ``{"model": {...}, "train": {...}, "sample": {...}}`` (see `GenerativeModel`)."""
 
 
 @dataclass
@@ -57,11 +59,17 @@ class GenerativeModel(nn.Module, abc.ABC):
     - `sample(n, generator=..., **sampler_options)` → `Samples`;
     - `log_prob(x)` where `likelihood` is ``"exact"`` (a lower bound where ``"bound"``);
     - for a class-conditional model, `num_classes` > 0 and ``loss(batch, labels=None)``.
+
+    ``kind_defaults`` maps a target kind (``"toy2d"``, ``"image"``, ...) to the values that
+    make the method converge there, over its ``Config`` and `TrainConfig` defaults: tables
+    ``model``, ``train`` and ``sample`` (options of `sample`). ``genmodels train`` and
+    ``compare`` both read them through `genmodels.training.defaults.kind_defaults`.
     """
 
     camp: ClassVar[Camp]
     likelihood: ClassVar[LikelihoodKind] = "none"
     Config: ClassVar[type]
+    kind_defaults: ClassVar[KindDefaults] = {}
 
     def __init__(self, config: Any, event_shape: tuple[int, ...]) -> None:
         super().__init__()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import zuko
@@ -25,7 +25,7 @@ from torch import Tensor
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least
 from genmodels.memory import check_network_size
-from genmodels.models.base import GenerativeModel
+from genmodels.models.base import GenerativeModel, KindDefaults
 from genmodels.models.common import Standardize, check_map_sample_options, dequantize
 from genmodels.registry import Registry
 from genmodels.samples import Samples
@@ -87,6 +87,11 @@ class Flow(GenerativeModel):
     camp = "map"
     likelihood = "exact"
     Config = FlowConfig
+    # per target kind, over the Config and TrainConfig defaults (figures in benchmarks/README.md)
+    kind_defaults: ClassVar[KindDefaults] = {
+        "toy2d": {"train": {"steps": 2000}},
+        "image": {"train": {"steps": 2000, "batch_size": 128}},
+    }
 
     def __init__(self, config: FlowConfig, event_shape: tuple[int, ...]) -> None:
         super().__init__(config, event_shape)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +27,7 @@ from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_betas, check_range
 from genmodels.errors import ConfigError
 from genmodels.memory import check_network_size
-from genmodels.models.base import GenerativeModel, Player
+from genmodels.models.base import GenerativeModel, KindDefaults, Player
 from genmodels.models.common import Standardize, check_map_sample_options
 from genmodels.nets.conv import ConvDecoder, conv_discriminator
 from genmodels.nets.dense import dense_net
@@ -94,6 +94,11 @@ class GAN(GenerativeModel):
     camp = "map"
     likelihood = "none"
     Config = GANConfig
+    # per target kind, over the Config and TrainConfig defaults (figures in benchmarks/README.md)
+    kind_defaults: ClassVar[KindDefaults] = {
+        "toy2d": {"train": {"steps": 3000}},
+        "image": {"train": {"steps": 2000, "batch_size": 128}},
+    }
 
     def __init__(self, config: GANConfig, event_shape: tuple[int, ...]) -> None:
         super().__init__(config, event_shape)

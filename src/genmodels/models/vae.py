@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +22,7 @@ from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
 from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.memory import check_network_size
-from genmodels.models.base import GenerativeModel
+from genmodels.models.base import GenerativeModel, KindDefaults
 from genmodels.models.common import Standardize, check_map_sample_options, dequantize
 from genmodels.nets.conv import ConvDecoder, ConvEncoder
 from genmodels.nets.dense import dense_net
@@ -90,6 +90,11 @@ class VAE(GenerativeModel):
     camp = "map"
     likelihood = "bound"
     Config = VAEConfig
+    # per target kind, over the Config and TrainConfig defaults (figures in benchmarks/README.md)
+    kind_defaults: ClassVar[KindDefaults] = {
+        "toy2d": {"train": {"steps": 3000}},
+        "image": {"train": {"steps": 2000, "batch_size": 128}},
+    }
 
     def __init__(self, config: VAEConfig, event_shape: tuple[int, ...]) -> None:
         super().__init__(config, event_shape)

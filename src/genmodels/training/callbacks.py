@@ -114,10 +114,12 @@ class TensorBoardLogger(Callback):
         self.writer.close()
 
 
-def _ema_samples(state: TrainState, n: int, seed: int) -> Tensor:
+def _ema_samples(
+    state: TrainState, n: int, seed: int, options: dict[str, Any] | None = None
+) -> Tensor:
     with torch.no_grad(), state.ema.applied(state.model) as model:
         model.eval()
-        x = model.sample(n, generator=torch.Generator().manual_seed(seed)).x
+        x = model.sample(n, generator=torch.Generator().manual_seed(seed), **(options or {})).x
         model.train()
     return x.cpu()
 
@@ -131,6 +133,8 @@ class Evaluate(Callback):
         every: steps between evaluations (0: only at the end).
         n: samples per evaluation.
         seed: sampling and metric seed (fixed, so evaluations are comparable over time).
+        sample: options of ``model.sample`` (e.g. the kind's defaults,
+            `genmodels.training.defaults.kind_defaults`).
     """
 
     def __init__(
@@ -139,26 +143,35 @@ class Evaluate(Callback):
         every: int = 0,
         n: int = 2000,
         seed: int = 0,
+        sample: dict[str, Any] | None = None,
     ) -> None:
         self.metrics, self.every, self.n, self.seed = metrics, every, n, seed
+        self.sample = dict(sample or {})
         self.last: dict[str, float] = {}
 
     def on_step(self, state: TrainState) -> None:
         if not (state.is_last or (self.every and state.step % self.every == 0)):
             return
-        x = _ema_samples(state, self.n, self.seed)
+        x = _ema_samples(state, self.n, self.seed, self.sample)
         result = self.metrics(x, state.target, seed=self.seed)
         self.last = {k: float(v) for k, v in result.items() if isinstance(v, int | float)}
         state.logs.update({f"eval/{k}": v for k, v in self.last.items()})
 
 
 class SamplePreview(Callback):
-    """Writes ``samples.png`` from the EMA weights: an 8x8 image grid, or a 2-D scatter."""
+    """Writes ``samples.png`` from the EMA weights: an 8x8 image grid, or a 2-D scatter
+    (``sample``: options of ``model.sample``)."""
 
     def __init__(
-        self, path: str | Path, every: int = 0, n: int | None = None, seed: int = 0
+        self,
+        path: str | Path,
+        every: int = 0,
+        n: int | None = None,
+        seed: int = 0,
+        sample: dict[str, Any] | None = None,
     ) -> None:
         self.path, self.every, self.n, self.seed = Path(path), every, n, seed
+        self.sample = dict(sample or {})
 
     def on_step(self, state: TrainState) -> None:
         if not (state.is_last or (self.every and state.step % self.every == 0)):
@@ -168,7 +181,7 @@ class SamplePreview(Callback):
 
         image = len(state.model.event_shape) == 3
         n = self.n or (64 if image else 2000)  # an 8x8 grid, or a dense scatter
-        x = _ema_samples(state, n, self.seed)
+        x = _ema_samples(state, n, self.seed, self.sample)
         if x.ndim == 4:
             save_image_grid(x, self.path, nrow=max(1, int(n**0.5)))
         elif x.shape[-1] == 2:
@@ -181,17 +194,23 @@ def default_callbacks(
     *,
     metrics: Callable[..., dict[str, float]] | None = None,
     preview: bool = True,
+    sample: dict[str, Any] | None = None,
 ) -> list[Callback]:
-    """Progress bar, evaluation (when ``metrics`` is given), preview, metrics.jsonl, TensorBoard."""
+    """Progress bar, evaluation (when ``metrics`` is given), preview, metrics.jsonl, TensorBoard.
+
+    ``sample``: options of ``model.sample`` for the evaluation and the preview.
+    """
     callbacks: list[Callback] = []
     if config.progress:
         callbacks.append(ProgressBar())
     if metrics is not None:
-        callbacks.append(Evaluate(metrics, config.eval_every, config.eval_samples, config.seed))
+        callbacks.append(
+            Evaluate(metrics, config.eval_every, config.eval_samples, config.seed, sample)
+        )
     if out_dir is not None:
         out = Path(out_dir)
         if preview:
-            callbacks.append(SamplePreview(out / "samples.png", config.eval_every))
+            callbacks.append(SamplePreview(out / "samples.png", config.eval_every, sample=sample))
         callbacks.append(JsonlLogger(out / "metrics.jsonl", config.log_every))
         with contextlib.suppress(ImportError):  # tensorboard is optional
             callbacks.append(TensorBoardLogger(out / "tensorboard", config.log_every))
