@@ -23,6 +23,36 @@ _OVERRIDE_HELP = (
     "With --resume: apply train settings (--set train.lr=...) that differ from the run's, "
     "and record them in config.json. The target and model config never change."
 )
+_SHOW_CONFIG_HELP = (
+    "Print every model and train setting of METHOD with its default and one line of help, "
+    "as TOML to save and pass back with --config, and exit (no --data or --out needed)."
+)
+_TENSORBOARD_HELP = (
+    "Also log losses, learning rates and evaluations to DIR/tensorboard "
+    "(needs pip install 'genmodels[tensorboard]')."
+)
+
+
+def _show_config(method: str) -> str:
+    """The TOML `--show-config` prints: the method's model config and the train config at
+    their defaults, each key under its help line (`genmodels.training.config_help`)."""
+    from genmodels.catalogue import get_method
+    from genmodels.training import TrainConfig
+    from genmodels.training.config_help import settings_toml
+
+    config_cls = get_method(method, ("map", "diffusion")).build.Config
+    header = (
+        f"genmodels train {method}: every setting with its default and help.\n"
+        f"Save it, edit it, pass it back (keys left out keep their defaults):\n"
+        f"  genmodels train {method} --show-config > {method}.toml\n"
+        f"  genmodels train {method} --data TARGET --out DIR --config {method}.toml\n"
+        "One key from the command line: --set model.KEY=VALUE or --set train.KEY=VALUE."
+    )
+    return settings_toml(
+        {"model": config_cls(), "train": TrainConfig()},
+        header=header,
+        leave_out={"model": ("num_levels",)},  # filled from the data when absent
+    )
 
 
 def _metrics_function():
@@ -69,6 +99,7 @@ def _train_run(
     *,
     resume: bool,
     override: bool,
+    tensorboard: bool = False,
 ) -> Any:
     """Parse the configs, build the model and `fit` it (the run's lock is held)."""
     from genmodels.targets import get_target
@@ -90,7 +121,9 @@ def _train_run(
         num_levels=target.num_levels,
         seed=train_config.seed,
     )
-    callbacks = default_callbacks(out, train_config, metrics=_metrics_function())
+    callbacks = default_callbacks(
+        out, train_config, metrics=_metrics_function(), tensorboard=tensorboard
+    )
     return fit(
         model, target, train_config, out, callbacks=callbacks, resume=resume, override=override
     )
@@ -99,12 +132,19 @@ def _train_run(
 @app.command("train")
 def train_command(
     method: str = typer.Argument(..., help="Model to train (see `genmodels methods`)."),
-    data: str = typer.Option(..., "--data", help="Target to train on (see `genmodels targets`)."),
-    out: Path = typer.Option(..., "--out", help="Run directory for checkpoints and logs."),
+    data: str | None = typer.Option(
+        None, "--data", help="Target to train on (see `genmodels targets`); required."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run directory for checkpoints and logs; required."
+    ),
     steps: int | None = typer.Option(None, "--steps", help="Training steps."),
     config: Path | None = typer.Option(None, "--config", help="TOML with [model]/[train] keys."),
     set_: list[str] = typer.Option(
-        [], "--set", help="Override a config key: model.hidden=64, train.lr=3e-4, kind=maf."
+        [],
+        "--set",
+        help="Override a config key: model.hidden=64, train.lr=3e-4, kind=maf "
+        "(every key: --show-config).",
     ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
     resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
@@ -112,8 +152,13 @@ def train_command(
     seed: int | None = typer.Option(None, "--seed", help=_SEED_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    show_config: bool = typer.Option(False, "--show-config", help=_SHOW_CONFIG_HELP),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help=_TENSORBOARD_HELP),
 ) -> None:
     """Train a model on a target; writes config.json, model.safetensors, metrics.jsonl.
+
+    Every setting of METHOD, with its default and help: ``genmodels train METHOD
+    --show-config`` (TOML: save it, edit it, pass it back with ``--config``).
 
     The run directory is this process's alone while it runs (a second writer exits 2).
     ``--resume`` continues with the run's saved settings: settings given again with the
@@ -121,8 +166,17 @@ def train_command(
     logging, evaluation and checkpoint cadence) may change; any other changed train setting
     is refused unless ``--override`` is given. Another ``--data`` or model config is refused.
     """
+    from genmodels.training.callbacks import check_tensorboard
     from genmodels.training.rundir import exclusive_run
 
+    if show_config:
+        typer.echo(_show_config(method), nl=False)
+        return
+    if data is None or out is None:
+        missing = "--data TARGET" if data is None else "--out DIR"
+        raise InvalidInputError(f"train needs {missing} (every setting: --show-config)")
+    if tensorboard:
+        check_tensorboard()  # before anything is written: one line naming the extra
     if override and not resume:
         raise InvalidInputError("--override only applies with --resume")
     flags: dict[str, Any] = {"progress": progress}
@@ -131,7 +185,17 @@ def train_command(
             flags[f"train.{key}"] = value
     writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes the run
     with exclusive_run(out if writer else None):
-        state = _train_run(method, data, out, config, set_, flags, resume=resume, override=override)
+        state = _train_run(
+            method,
+            data,
+            out,
+            config,
+            set_,
+            flags,
+            resume=resume,
+            override=override,
+            tensorboard=tensorboard,
+        )
     if state.dist.distributed:
         import torch.distributed as dist
 
