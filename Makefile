@@ -30,12 +30,12 @@ demo: $(STAMP)
 	$(VENV)/bin/genmodels compare --target eight_gaussians --methods nuts,mala,gan,vae,flow,ncsn,ddpm,flow_matching --out runs/demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff format --check src tests benchmarks examples
 
 format: $(STAMP)
-	$(PY) -m ruff check --fix src tests benchmarks
-	$(PY) -m ruff format src tests benchmarks
+	$(PY) -m ruff check --fix src tests benchmarks examples
+	$(PY) -m ruff format src tests benchmarks examples
 
 test: lint
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --durations=25
