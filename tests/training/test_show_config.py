@@ -161,3 +161,18 @@ def test_settings_toml_writes_what_toml_reads() -> None:
         "sec": {"s": 'a "b" \\ c', "t": [1, 2], "opts": {"x": 1e-5, "y": [True]},
                 "inner": {"k": float("inf")}}
     }  # fmt: skip
+
+
+def test_show_config_applies_set_config_and_data(cli, tmp_path: Path) -> None:
+    """What the run would start from: --config and --set values, and the data's own values."""
+    cfg = tmp_path / "in.toml"
+    cfg.write_text("[model]\ntransforms = 2\n")
+    text = cli("train", "flow", "--show-config", "--config", cfg, "--set", "model.hidden=64",
+               "--set", "train.lr=3e-4", "--data", "digits", check=True).stdout  # fmt: skip
+    parsed = tomllib.loads(text)
+    assert parsed["model"]["transforms"] == 2 and parsed["model"]["hidden"] == 64
+    assert parsed["train"]["lr"] == 3e-4
+    assert parsed["model"]["num_levels"] == 17  # digits' intensity levels, from the data
+    assert "# num_levels = " in _show(cli, "flow")  # without data: left to the data
+    bad = cli("train", "flow", "--show-config", "--set", "model.hiden=3")
+    assert bad.returncode == 2 and "did you mean 'hidden'" in bad.stderr

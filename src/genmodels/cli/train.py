@@ -25,7 +25,8 @@ _OVERRIDE_HELP = (
 )
 _SHOW_CONFIG_HELP = (
     "Print every model and train setting of METHOD with its default and one line of help, "
-    "as TOML to save and pass back with --config, and exit (no --data or --out needed)."
+    "as TOML to save and pass back with --config, and exit (--data, --config and --set "
+    "are applied when given; no --out needed)."
 )
 _TENSORBOARD_HELP = (
     "Also log losses, learning rates and evaluations to DIR/tensorboard "
@@ -33,26 +34,39 @@ _TENSORBOARD_HELP = (
 )
 
 
-def _show_config(method: str) -> str:
-    """The TOML `--show-config` prints: the method's model config and the train config at
-    their defaults, each key under its help line (`genmodels.training.config_help`)."""
-    from genmodels.catalogue import get_method
-    from genmodels.training import TrainConfig
-    from genmodels.training.config_help import settings_toml
+def _show_config(method: str, data: str | None, config: Path | None, set_: list[str]) -> str:
+    """The TOML `--show-config` prints: the method's model config and the train config that
+    ``train`` would start from, each key under its help line (`genmodels.training.config_help`).
 
-    config_cls = get_method(method, ("map", "diffusion")).build.Config
+    Values given with ``--config``/``--set`` are applied; with ``--data`` the data's own
+    values (``num_levels``) too, and without it those keys are printed commented out, so
+    that passing the file back never pins what the data would set.
+    """
+    from genmodels.training import TrainConfig
+    from genmodels.training.config import config_from_dict, load_toml, parse_set_items
+    from genmodels.training.config_help import settings_toml
+    from genmodels.training.setup import model_config, split_config_values
+
+    toml = load_toml(config) if config is not None else {}
+    model_values, train_values = split_config_values(method, toml, parse_set_items(set_))
+    num_levels = None
+    if data is not None:
+        from genmodels.targets import get_target
+
+        num_levels = get_target(data).num_levels
+    model = model_config(method, model_values, num_levels=num_levels)
+    train = config_from_dict(TrainConfig, train_values, where="train config")
+    given = ", ".join(a for a, v in (("--data", data), ("--config", config), ("--set", set_)) if v)
     header = (
-        f"genmodels train {method}: every setting with its default and help.\n"
-        f"Save it, edit it, pass it back (keys left out keep their defaults):\n"
+        f"genmodels train {method}: every setting, at its default"
+        f"{f' with {given} applied' if given else ''}, under one line of help.\n"
+        "Save it, edit it, pass it back (keys left out keep their defaults):\n"
         f"  genmodels train {method} --show-config > {method}.toml\n"
         f"  genmodels train {method} --data TARGET --out DIR --config {method}.toml\n"
         "One key from the command line: --set model.KEY=VALUE or --set train.KEY=VALUE."
     )
-    return settings_toml(
-        {"model": config_cls(), "train": TrainConfig()},
-        header=header,
-        leave_out={"model": ("num_levels",)},  # filled from the data when absent
-    )
+    leave_out = {} if data is not None else {"model": ("num_levels",)}  # the data sets them
+    return settings_toml({"model": model, "train": train}, header=header, leave_out=leave_out)
 
 
 def _metrics_function():
@@ -170,7 +184,7 @@ def train_command(
     from genmodels.training.rundir import exclusive_run
 
     if show_config:
-        typer.echo(_show_config(method), nl=False)
+        typer.echo(_show_config(method, data, config, set_), nl=False)
         return
     if data is None or out is None:
         missing = "--data TARGET" if data is None else "--out DIR"
