@@ -143,6 +143,18 @@ def _train_run(
     )
 
 
+def _check_run_options(data: str | None, out: Path | None, tensorboard: bool) -> None:
+    """Before anything is read or written: ``--data`` and ``--out`` (optional only for
+    ``--show-config``) are given, and TensorBoard, when asked for, is installed."""
+    from genmodels.training.callbacks import check_tensorboard
+
+    if data is None or out is None:
+        missing = "--data TARGET" if data is None else "--out DIR"
+        raise InvalidInputError(f"train needs {missing} (every setting: --show-config)")
+    if tensorboard:
+        check_tensorboard()  # one line naming the extra to install
+
+
 @app.command("train")
 def train_command(
     method: str = typer.Argument(..., help="Model to train (see `genmodels methods`)."),
@@ -180,17 +192,12 @@ def train_command(
     logging, evaluation and checkpoint cadence) may change; any other changed train setting
     is refused unless ``--override`` is given. Another ``--data`` or model config is refused.
     """
-    from genmodels.training.callbacks import check_tensorboard
     from genmodels.training.rundir import exclusive_run
 
     if show_config:
         typer.echo(_show_config(method, data, config, set_), nl=False)
         return
-    if data is None or out is None:
-        missing = "--data TARGET" if data is None else "--out DIR"
-        raise InvalidInputError(f"train needs {missing} (every setting: --show-config)")
-    if tensorboard:
-        check_tensorboard()  # before anything is written: one line naming the extra
+    _check_run_options(data, out, tensorboard)
     if override and not resume:
         raise InvalidInputError("--override only applies with --resume")
     flags: dict[str, Any] = {"progress": progress}
@@ -198,18 +205,9 @@ def train_command(
         if value is not None:
             flags[f"train.{key}"] = value
     writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes the run
+    options = {"resume": resume, "override": override, "tensorboard": tensorboard}
     with exclusive_run(out if writer else None):
-        state = _train_run(
-            method,
-            data,
-            out,
-            config,
-            set_,
-            flags,
-            resume=resume,
-            override=override,
-            tensorboard=tensorboard,
-        )
+        state = _train_run(method, data, out, config, set_, flags, **options)
     if state.dist.distributed:
         import torch.distributed as dist
 
