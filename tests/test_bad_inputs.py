@@ -360,6 +360,8 @@ TRAIN = [
     _case("train", "no_such_method", "--data", "two_moons", "--out", "{out}"),
     _case("train", "nuts", "--data", "two_moons", "--out", "{out}"),  # a chain
     _case("train", "flow_mh", "--data", "two_moons", "--out", "{out}"),  # a hybrid
+    _case("train", "nuts", "--show-config"),  # a chain has no train settings
+    _case("train", "no_such_method", "--show-config"),
     _case("train", "flow", "--data", "no_such_target", "--out", "{out}"),
     _case("train", "flow", "--out", "{out}"),
     _case("train", "flow", "--data", "two_moons"),

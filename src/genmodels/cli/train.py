@@ -23,6 +23,50 @@ _OVERRIDE_HELP = (
     "With --resume: apply train settings (--set train.lr=...) that differ from the run's, "
     "and record them in config.json. The target and model config never change."
 )
+_SHOW_CONFIG_HELP = (
+    "Print every model and train setting of METHOD with its default and one line of help, "
+    "as TOML to save and pass back with --config, and exit (--data, --config and --set "
+    "are applied when given; no --out needed)."
+)
+_TENSORBOARD_HELP = (
+    "Also log losses, learning rates and evaluations to DIR/tensorboard "
+    "(needs pip install 'genmodels[tensorboard]')."
+)
+
+
+def _show_config(method: str, data: str | None, config: Path | None, set_: list[str]) -> str:
+    """The TOML `--show-config` prints: the method's model config and the train config that
+    ``train`` would start from, each key under its help line (`genmodels.training.config_help`).
+
+    Values given with ``--config``/``--set`` are applied; with ``--data`` the data's own
+    values (``num_levels``) too, and without it those keys are printed commented out, so
+    that passing the file back never pins what the data would set.
+    """
+    from genmodels.training import TrainConfig
+    from genmodels.training.config import config_from_dict, load_toml, parse_set_items
+    from genmodels.training.config_help import settings_toml
+    from genmodels.training.setup import model_config, split_config_values
+
+    toml = load_toml(config) if config is not None else {}
+    model_values, train_values = split_config_values(method, toml, parse_set_items(set_))
+    num_levels = None
+    if data is not None:
+        from genmodels.targets import get_target
+
+        num_levels = get_target(data).num_levels
+    model = model_config(method, model_values, num_levels=num_levels)
+    train = config_from_dict(TrainConfig, train_values, where="train config")
+    given = ", ".join(a for a, v in (("--data", data), ("--config", config), ("--set", set_)) if v)
+    header = (
+        f"genmodels train {method}: every setting, at its default"
+        f"{f' with {given} applied' if given else ''}, under one line of help.\n"
+        "Save it, edit it, pass it back (keys left out keep their defaults):\n"
+        f"  genmodels train {method} --show-config > {method}.toml\n"
+        f"  genmodels train {method} --data TARGET --out DIR --config {method}.toml\n"
+        "One key from the command line: --set model.KEY=VALUE or --set train.KEY=VALUE."
+    )
+    leave_out = {} if data is not None else {"model": ("num_levels",)}  # the data sets them
+    return settings_toml({"model": model, "train": train}, header=header, leave_out=leave_out)
 
 
 def _metrics_function():
@@ -69,6 +113,7 @@ def _train_run(
     *,
     resume: bool,
     override: bool,
+    tensorboard: bool = False,
 ) -> Any:
     """Parse the configs, build the model and `fit` it (the run's lock is held).
 
@@ -105,7 +150,11 @@ def _train_run(
         if fresh and target.kind == "image" and train_config.steps > 0:
             _announce_duration(method, model, target, train_config)
         callbacks = default_callbacks(
-            out, train_config, metrics=_metrics_function(), sample=defaults.get("sample")
+            out,
+            train_config,
+            metrics=_metrics_function(),
+            sample=defaults.get("sample"),
+            tensorboard=tensorboard,
         )
         return fit(
             model, target, train_config, out, callbacks=callbacks, resume=resume, override=override
@@ -130,15 +179,34 @@ def _announce_duration(method: str, model: Any, target: Any, config: Any) -> Non
     print(f"genmodels: {expected_duration_line(method, config.steps, seconds)}", file=sys.stderr)
 
 
+def _check_run_options(data: str | None, out: Path | None, tensorboard: bool) -> None:
+    """Before anything is read or written: ``--data`` and ``--out`` (optional only for
+    ``--show-config``) are given, and TensorBoard, when asked for, is installed."""
+    from genmodels.training.callbacks import check_tensorboard
+
+    if data is None or out is None:
+        missing = "--data TARGET" if data is None else "--out DIR"
+        raise InvalidInputError(f"train needs {missing} (every setting: --show-config)")
+    if tensorboard:
+        check_tensorboard()  # one line naming the extra to install
+
+
 @app.command("train")
 def train_command(
     method: str = typer.Argument(..., help="Model to train (see `genmodels methods`)."),
-    data: str = typer.Option(..., "--data", help="Target to train on (see `genmodels targets`)."),
-    out: Path = typer.Option(..., "--out", help="Run directory for checkpoints and logs."),
+    data: str | None = typer.Option(
+        None, "--data", help="Target to train on (see `genmodels targets`); required."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run directory for checkpoints and logs; required."
+    ),
     steps: int | None = typer.Option(None, "--steps", help="Training steps."),
     config: Path | None = typer.Option(None, "--config", help="TOML with [model]/[train] keys."),
     set_: list[str] = typer.Option(
-        [], "--set", help="Override a config key: model.hidden=64, train.lr=3e-4, kind=maf."
+        [],
+        "--set",
+        help="Override a config key: model.hidden=64, train.lr=3e-4, kind=maf "
+        "(every key: --show-config).",
     ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
     resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
@@ -146,8 +214,13 @@ def train_command(
     seed: int | None = typer.Option(None, "--seed", help=_SEED_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    show_config: bool = typer.Option(False, "--show-config", help=_SHOW_CONFIG_HELP),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help=_TENSORBOARD_HELP),
 ) -> None:
     """Train a model on a target; writes config.json, model.safetensors, metrics.jsonl.
+
+    Every setting of METHOD, with its default and help: ``genmodels train METHOD
+    --show-config`` (TOML: save it, edit it, pass it back with ``--config``).
 
     The run directory is this process's alone while it runs (a second writer exits 2).
     ``--resume`` continues with the run's saved settings: settings given again with the
@@ -157,6 +230,10 @@ def train_command(
     """
     from genmodels.training.rundir import exclusive_run
 
+    if show_config:
+        typer.echo(_show_config(method, data, config, set_), nl=False)
+        return
+    _check_run_options(data, out, tensorboard)
     if override and not resume:
         raise InvalidInputError("--override only applies with --resume")
     flags: dict[str, Any] = {"progress": progress}
@@ -164,8 +241,9 @@ def train_command(
         if value is not None:
             flags[f"train.{key}"] = value
     writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes the run
+    options = {"resume": resume, "override": override, "tensorboard": tensorboard}
     with exclusive_run(out if writer else None):
-        state = _train_run(method, data, out, config, set_, flags, resume=resume, override=override)
+        state = _train_run(method, data, out, config, set_, flags, **options)
     if state.dist.distributed:
         import torch.distributed as dist
 

@@ -55,7 +55,8 @@ def pf_ode_log_prob(
         t_span: (t₀, t₁); p_{t₁} is the prior.
         prior_log_prob: log p_{t₁}, ``[B, *event] -> [B]``.
         divergence: "exact", "hutchinson", or "auto" (exact up to 16 dimensions).
-        rtol, atol: dopri5 tolerances.
+        rtol: dopri5's relative tolerance.
+        atol: dopri5's absolute tolerance.
         generator: for the Rademacher probes.
 
     Returns:

@@ -80,6 +80,17 @@ class NetConfig:
     time embedding; training then needs a labelled target); ``label_dropout`` is p_uncond, the
     probability that a training label is replaced by ∅ (Ho & Salimans 2022), which teaches the
     same network the unconditional model that classifier-free guidance needs.
+
+    Attributes:
+        width: hidden width of the `TimeMLP` (vector data).
+        depth: hidden layers of the `TimeMLP` (vector data).
+        unet_base: channels of the U-Net's first level (images).
+        unet_mults: channel multiplier of each U-Net level, e.g. ``[1, 2]`` (images).
+        unet_blocks: residual blocks per U-Net level (images).
+        num_classes: K > 0 makes the model class-conditional (needs a labelled target);
+            0: unconditional.
+        label_dropout: p_uncond, the probability a training label is replaced by ∅ (what
+            classifier-free guidance needs).
     """
 
     width: int = 128
@@ -116,7 +127,18 @@ def _bind(fn: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor,
 @dataclass
 class DDPMConfig(NetConfig):
     """DDPM (Ho et al. 2020). ``parameterization``: what the network predicts (eps, x0, v);
-    ``spacing``: the timesteps its discrete samplers visit by default."""
+    ``spacing``: the timesteps its discrete samplers visit by default.
+
+    Attributes:
+        timesteps: T, the number of discrete noise levels.
+        schedule: the β schedule, ``"linear"`` (Ho et al. 2020) or ``"cosine"`` (Nichol &
+            Dhariwal 2021).
+        parameterization: what the network predicts: ``"eps"``, ``"x0"`` or ``"v"``.
+        clip_x0: clamp x̂₀ to [−c, c] in the ancestral sampler (images in [−1, 1]);
+            unset: no clamp.
+        spacing: the timesteps the discrete samplers visit by default: ``"leading"``,
+            ``"trailing"`` or ``"linspace"``.
+    """
 
     timesteps: int = 1000
     schedule: Literal["linear", "cosine"] = "linear"
@@ -208,7 +230,14 @@ WEIGHTINGS: dict[str, Callable[[SDE, Tensor], Tensor | None]] = {
 @dataclass
 class ScoreConfig(NetConfig):
     """What every score model shares: its samplers' defaults (pc's ``snr``, annealed
-    Langevin's ``step_lr``)."""
+    Langevin's ``step_lr``).
+
+    Attributes:
+        snr: signal-to-noise ratio r of the ``pc`` sampler's Langevin corrector (Song et
+            al. 2021, Alg. 4).
+        step_lr: ε of ``annealed_langevin``'s step sizes α_i = ε σ_i²/σ_L² (Song & Ermon
+            2019, Alg. 1).
+    """
 
     snr: float = 0.16
     step_lr: float = 2e-5
@@ -221,7 +250,14 @@ class ScoreConfig(NetConfig):
 
 @dataclass
 class VPConfig(ScoreConfig):
-    """VP / sub-VP SDE: β̄_min, β̄_max; ``weighting`` λ = σ² ("sigma2") or g² ("likelihood")."""
+    """VP / sub-VP SDE: β̄_min, β̄_max; ``weighting`` λ = σ² ("sigma2") or g² ("likelihood").
+
+    Attributes:
+        beta_min: β̄_min, the noise rate at t = 0.
+        beta_max: β̄_max, the noise rate at t = 1.
+        weighting: the DSM weight λ(t): ``"sigma2"`` (σ²) or ``"likelihood"`` (g², Song et
+            al. 2021b, which bounds the likelihood).
+    """
 
     beta_min: float = 0.1
     beta_max: float = 20.0
@@ -250,7 +286,14 @@ def _check_sigmas(config: Any, *, equal_ok: bool = False) -> None:
 
 @dataclass
 class VEConfig(ScoreConfig):
-    """VE SDE: σ_min, σ_max; inputs scaled by c_in = 1/√(σ² + sigma_data²); ``weighting``."""
+    """VE SDE: σ_min, σ_max; inputs scaled by c_in = 1/√(σ² + sigma_data²); ``weighting``.
+
+    Attributes:
+        sigma_min: σ_min, the smallest noise level.
+        sigma_max: σ_max, the largest noise level (about the data's diameter).
+        sigma_data: σ_data of the input scaling c_in = 1/√(σ² + σ_data²).
+        weighting: the DSM weight λ(t): ``"sigma2"`` (σ²) or ``"likelihood"`` (g²).
+    """
 
     sigma_min: float = 0.01
     sigma_max: float = 10.0
@@ -372,7 +415,16 @@ class VESDEModel(ScoreSDE):
 @dataclass
 class NCSNConfig(ScoreConfig):
     """NCSN (Song & Ermon 2019): L geometric levels σ_1 = sigma_max > ... > σ_L = sigma_min,
-    inputs scaled by c_in = 1/√(σ² + sigma_data²); ``objective`` DSM or sliced score matching."""
+    inputs scaled by c_in = 1/√(σ² + sigma_data²); ``objective`` DSM or sliced score matching.
+
+    Attributes:
+        sigma_min: σ_L, the smallest noise level.
+        sigma_max: σ_1, the largest noise level (about the data's diameter).
+        sigma_data: σ_data of the input scaling c_in = 1/√(σ² + σ_data²).
+        levels: L, the number of geometric noise levels.
+        objective: ``"dsm"`` (denoising score matching) or ``"ssm"`` (sliced score matching,
+            Song et al. 2019).
+    """
 
     sigma_min: float = 0.01
     sigma_max: float = 10.0
@@ -437,7 +489,16 @@ class NCSN(ScoreSDE):
 
 @dataclass
 class FlowMatchingConfig(NetConfig):
-    """Flow matching: ``sigma_min`` = 0 is rectified flow; ``coupling`` "ot" is OT-CFM."""
+    """Flow matching: ``sigma_min`` = 0 is rectified flow; ``coupling`` "ot" is OT-CFM.
+
+    Attributes:
+        sigma_min: σ_min of the path x_t = (1 − t) x₀ + (σ_min + (1 − σ_min) t) ε (0:
+            rectified flow).
+        coupling: how noise meets data in a batch: ``"independent"`` or ``"ot"`` (minibatch
+            OT, Tong et al. 2023; needs POT).
+        t_min: the smallest time trained at and integrated to.
+        t_max: the largest time trained at and integrated from (t = 1 is pure noise).
+    """
 
     sigma_min: float = 0.0
     coupling: Literal["independent", "ot"] = "independent"

@@ -47,7 +47,9 @@ def neutra_hmc(
         log_prob: target log-density ``[n, *event] → [n]``.
         flow: a trained `Flow` on the same event shape.
         sampler: the latent-space kernel (any gradient kernel of `genmodels.mcmc`).
-        chains, draws, warmup: as in `sample_chains` (which does the adaptation).
+        chains: as in `sample_chains` (which does the adaptation).
+        draws: as in `sample_chains`.
+        warmup: as in `sample_chains`.
         seed: randomness of the chains.
         kernel_options: passed to the kernel, e.g. ``{"num_steps": 10}`` for HMC.
         step_size: fixed (``warmup=0``) or starting step size; default: searched.

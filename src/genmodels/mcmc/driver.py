@@ -420,8 +420,10 @@ def sample_chains(
         score: ∇ log p; alone it runs ``ula`` only, with a fixed ``step_size`` (default 0.01).
         step_size: fixed or starting step size (default: found by a doubling search).
         kernel_options: kernel fields, e.g. ``{"num_steps": 20}`` (HMC).
-        generator / seed: randomness (a generator, on ``device``, wins over the seed).
-        adapt_step_size, adapt_mass: what warm-up tunes; ``progress``: a tqdm bar.
+        generator: randomness, on ``device`` (wins over ``seed``).
+        seed: randomness when no generator is given.
+        adapt_step_size: whether warm-up tunes the step size.
+        adapt_mass: whether warm-up tunes the mass matrix; ``progress``: a tqdm bar.
         budget: a time allowance: sampling stops once it has expired, never before
             `MIN_DRAWS` draws (warm-up always completes: a half-adapted kernel is worse
             than fewer draws); ``info`` records ``draws`` and ``stopped_by_budget``.

@@ -157,7 +157,8 @@ def window_adaptation(
         step_size: fixed (with ``adapt_step_size=False``) or starting step size; ``None``
             searches one (Hoffman & Gelman's Algorithm 4), or is 1.0 when nothing adapts.
         target_accept: the acceptance dual averaging aims at (default: the kernel's).
-        adapt_step_size, adapt_mass: what to tune.
+        adapt_step_size: tune the step size.
+        adapt_mass: tune the mass matrix.
         kernel_options: further constructor arguments, e.g. ``{"num_steps": 20}`` for HMC.
         callback: called as ``callback(t, state, info)`` after every iteration.
 

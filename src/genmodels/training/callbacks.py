@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genmodels.errors import NotApplicableError
 from genmodels.io import atomic_write_text, to_jsonable
 from genmodels.training.loop import Callback, TrainState
 
@@ -20,6 +20,7 @@ __all__ = [
     "ProgressBar",
     "SamplePreview",
     "TensorBoardLogger",
+    "check_tensorboard",
     "default_callbacks",
 ]
 
@@ -96,18 +97,47 @@ class JsonlLogger(Callback):
         self._sums, self._count = {}, 0
 
 
+def check_tensorboard() -> None:
+    """Raise `NotApplicableError` (one line: how to install it) unless TensorBoard is usable.
+
+    TensorBoard is an extra (``pip install 'genmodels[tensorboard]'``): logging to it is
+    asked for explicitly (``genmodels train --tensorboard``), and then its absence is an
+    error before the run starts, not a run that silently logs nothing.
+    """
+    try:
+        import torch.utils.tensorboard  # noqa: F401  (needs the tensorboard package)
+    except ImportError:
+        raise NotApplicableError(
+            "TensorBoard logging needs the tensorboard package: "
+            "pip install 'genmodels[tensorboard]'"
+        ) from None
+
+
 class TensorBoardLogger(Callback):
-    """Writes the losses and ``state.logs`` to TensorBoard (needs the tensorboard package)."""
+    """Writes each player's loss and learning rate, and ``state.logs``, to TensorBoard.
+
+    Scalars are named as in metrics.jsonl (``loss/<player>``, ``lr/<player>``,
+    ``eval/<metric>``); view them with ``tensorboard --logdir RUN/tensorboard``.
+
+    Raises:
+        NotApplicableError: the tensorboard package is not installed (`check_tensorboard`).
+    """
 
     def __init__(self, log_dir: str | Path, every: int = 50) -> None:
+        check_tensorboard()
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(log_dir))
         self.every = max(1, every)
 
     def on_step(self, state: TrainState) -> None:
-        if state.step % self.every == 0 or state.logs:
-            for k, v in {**{f"loss/{k}": v for k, v in state.losses.items()}, **state.logs}.items():
+        if state.step % self.every == 0 or state.logs or state.is_last:
+            scalars = {
+                **{f"loss/{k}": v for k, v in state.losses.items()},
+                **{f"lr/{k}": v for k, v in state.lr.items()},
+                **state.logs,
+            }
+            for k, v in scalars.items():
                 self.writer.add_scalar(k, v, state.step)
 
     def on_end(self, state: TrainState) -> None:
@@ -195,10 +225,15 @@ def default_callbacks(
     metrics: Callable[..., dict[str, float]] | None = None,
     preview: bool = True,
     sample: dict[str, Any] | None = None,
+    tensorboard: bool = False,
 ) -> list[Callback]:
-    """Progress bar, evaluation (when ``metrics`` is given), preview, metrics.jsonl, TensorBoard.
+    """Progress bar, evaluation (when ``metrics`` is given), preview, metrics.jsonl and, with
+    ``tensorboard`` (off by default; an extra), TensorBoard logs in ``out_dir/tensorboard``.
 
     ``sample``: options of ``model.sample`` for the evaluation and the preview.
+
+    Raises:
+        NotApplicableError: ``tensorboard`` is asked for but not installed.
     """
     callbacks: list[Callback] = []
     if config.progress:
@@ -212,6 +247,6 @@ def default_callbacks(
         if preview:
             callbacks.append(SamplePreview(out / "samples.png", config.eval_every, sample=sample))
         callbacks.append(JsonlLogger(out / "metrics.jsonl", config.log_every))
-        with contextlib.suppress(ImportError):  # tensorboard is optional
+        if tensorboard:
             callbacks.append(TensorBoardLogger(out / "tensorboard", config.log_every))
     return callbacks
