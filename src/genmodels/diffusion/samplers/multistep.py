@@ -32,6 +32,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.grids import few_step_sigma_min
 from genmodels.diffusion.samplers.common import Callback, as_levels, report
 from genmodels.diffusion.solvers import register_solver
 from genmodels.errors import InvalidInputError
@@ -92,7 +93,7 @@ def _dpmpp_update(x: Tensor, m: list[Tensor], lam: list[float], sigma: float,
 
 
 @register_solver(
-    "dpmpp_3m", family="ode", default_steps=10, grid="logsnr",
+    "dpmpp_3m", family="ode", default_steps=10, sigma_min=few_step_sigma_min, grid="logsnr",
     description="DPM-Solver++(3M), multistep 3rd order in log-SNR (Lu et al. 2022b)",
 )  # fmt: skip
 @torch.no_grad()
@@ -190,7 +191,7 @@ def _unic(x_prev: Tensor, model_t: Tensor, m: list[Tensor], lam: list[float], si
 
 
 @register_solver(
-    "unipc", family="ode", default_steps=10, grid="logsnr",
+    "unipc", family="ode", default_steps=10, sigma_min=few_step_sigma_min, grid="logsnr",
     description="UniPC-bh2 predictor-corrector, order 2 (Zhao et al. 2023)",
 )  # fmt: skip
 @torch.no_grad()
@@ -250,7 +251,7 @@ ADAMS_BASHFORTH = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12),
 
 
 @register_solver(
-    "ipndm", family="ode", default_steps=10, grid="karras",
+    "ipndm", family="ode", default_steps=10, sigma_min=few_step_sigma_min, grid="karras",
     description="improved PNDM: Adams-Bashforth up to 4th order on the PF-ODE (Zhang & Chen 2023)",
 )  # fmt: skip
 @torch.no_grad()
