@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.grids import few_step_sigma_min
 from genmodels.diffusion.samplers.common import Callback, as_levels, noise_like, report
 from genmodels.diffusion.solvers import register_solver
 from genmodels.errors import InvalidInputError
@@ -51,7 +52,8 @@ def _check_eta(eta: float) -> None:
 
 
 @register_solver(
-    "euler_ancestral", family="ode", default_steps=50, grid="karras",
+    "euler_ancestral", family="ode", default_steps=100, grid="logsnr",
+    sigma_min=few_step_sigma_min,
     description="Euler ancestral: Euler to sigma_down, then noise sigma_up (k-diffusion)",
 )  # fmt: skip
 @torch.no_grad()
@@ -91,6 +93,7 @@ def sample_euler_ancestral(
 
 @register_solver(
     "dpmpp_2m_sde", family="ode", default_steps=20, grid="logsnr",
+    sigma_min=few_step_sigma_min,
     description="DPM-Solver++(2M) SDE, midpoint (Lu et al. 2022b; k-diffusion)",
 )  # fmt: skip
 @torch.no_grad()

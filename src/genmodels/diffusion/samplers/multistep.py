@@ -138,22 +138,39 @@ Variant = Literal["bh1", "bh2"]
 
 
 def _unipc_system(h: float, rks: list[float], order: int, variant: Variant):
-    """UniPC's linear system R a = b/B(h) for ``order`` (Zhao et al. 2023, eq. 8 / Alg. 2):
-    rows R_i = r^{i−1}, b_i = h φ_{i+1}(h) i!/B(h) with φ's of −h (data prediction).
+    """UniPC's linear system R a = b for ``order`` (Zhao et al. 2023, eq. 8 / Alg. 2): rows
+    R_i = r^{i−1} (r = the rks, then 1), b_i = h φ_{i+1}(h) i!/B(h), φ's of −h (data prediction).
 
-    Returns (h φ₁(h) = e^{−h} − 1, B(h), R, b); B(h) = −h (bh1) or e^{−h} − 1 (bh2)."""
+    Returns (h φ₁(h) = e^{−h} − 1, B(h), R, b) as floats: B(h) = −h (bh1) or e^{−h} − 1 (bh2)."""
     hh = -h
     h_phi_1 = math.expm1(hh)
     h_phi_k = h_phi_1 / hh - 1
     B_h = hh if variant == "bh1" else math.expm1(hh)
-    rks_t = torch.tensor([*rks, 1.0], dtype=torch.float64)
+    r = [*rks, 1.0]
     R, b, factorial = [], [], 1
     for i in range(1, order + 1):
-        R.append(rks_t ** (i - 1))
+        R.append([rk ** (i - 1) for rk in r])
         b.append(h_phi_k * factorial / B_h)
         factorial *= i + 1
         h_phi_k = h_phi_k / hh - 1 / factorial
-    return h_phi_1, B_h, torch.stack(R), torch.tensor(b, dtype=torch.float64)
+    return h_phi_1, B_h, R, b
+
+
+def _solve(R: list[list[float]], b: list[float]) -> list[float]:
+    """R a = b for the ≤ 3 × 3 systems of UniPC, by Gaussian elimination with partial pivoting
+    in float64 (plain floats: a tensor solve per step costs more than the step's arithmetic)."""
+    n = len(b)
+    A = [[*row[:n], rhs] for row, rhs in zip(R, b, strict=False)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda k: abs(A[k][col]))
+        A[col], A[pivot] = A[pivot], A[col]
+        for k in range(col + 1, n):
+            f = A[k][col] / A[col][col]
+            A[k] = [a - f * c for a, c in zip(A[k], A[col], strict=True)]
+    a = [0.0] * n
+    for k in reversed(range(n)):
+        a[k] = (A[k][n] - sum(A[k][j] * a[j] for j in range(k + 1, n))) / A[k][k]
+    return a
 
 
 def _divided_differences(m: list[Tensor], lam: list[float], h: float, order: int):
@@ -173,8 +190,10 @@ def _unip(x: Tensor, m: list[Tensor], lam: list[float], sigma: float, sigma_next
     x_next = (sigma_next / sigma) * x - h_phi_1 * m[0]
     if not D1s:
         return x_next
-    rho = [0.5] if order == 2 else torch.linalg.solve(R[:-1, :-1], b[:-1]).tolist()
-    return x_next - B_h * sum(r * d for r, d in zip(rho, D1s, strict=True))
+    rho = [0.5] if order == 2 else _solve([row[:-1] for row in R[:-1]], b[:-1])
+    for r, d in zip(rho, D1s, strict=True):
+        x_next.add_(d, alpha=-B_h * r)
+    return x_next
 
 
 def _unic(x_prev: Tensor, model_t: Tensor, m: list[Tensor], lam: list[float], sigma_prev: float,
@@ -184,10 +203,11 @@ def _unic(x_prev: Tensor, model_t: Tensor, m: list[Tensor], lam: list[float], si
     h = _lam(sigma) - lam[0]
     rks, D1s = _divided_differences(m, lam, h, order)
     h_phi_1, B_h, R, b = _unipc_system(h, rks, order, variant)
-    rho = [0.5] if order == 1 else torch.linalg.solve(R, b).tolist()
+    rho = [0.5] if order == 1 else _solve(R, b)
     x_t = (sigma / sigma_prev) * x_prev - h_phi_1 * m[0]
-    corr = sum((r * d for r, d in zip(rho[:-1], D1s, strict=True)), torch.zeros_like(x_t))
-    return x_t - B_h * (corr + rho[-1] * (model_t - m[0]))
+    for r, d in zip(rho[:-1], D1s, strict=True):
+        x_t.add_(d, alpha=-B_h * r)
+    return x_t.add_(model_t - m[0], alpha=-B_h * rho[-1])
 
 
 @register_solver(
@@ -281,6 +301,9 @@ def sample_ipndm(
         denoised = denoiser(x, sigma * s_in)
         ds = [(x - denoised) / sigma, *ds[: max_order - 1]]
         weights = ADAMS_BASHFORTH[len(ds) - 1]
-        x = x + (sigma_next - sigma) * sum(w * d for w, d in zip(weights, ds, strict=True))
+        d = ds[0] * weights[0]
+        for w, d_past in zip(weights[1:], ds[1:], strict=True):
+            d.add_(d_past, alpha=w)
+        x = x.add(d, alpha=sigma_next - sigma)
         report(callback, i, x, sigma_next, denoised)
     return x
