@@ -321,13 +321,13 @@ def _run_ours(
         x = spec.fn(score, sde, x_T * sde.prior_std, sde.times(steps), generator=g)
         return x, score.nfe
     schedule = DiscreteSchedule.linear()
-    grid = schedule.grid_for(spec.grid)
     if spec.family == "discrete":
+        grid = schedule.grid_for(spec.grid)
         eps = NFECounter(lambda x, t: eps_fn(x, *(c.to(x) for c in schedule.alpha_sigma(t.long()))))
         x = spec.fn(eps, x_T, schedule, schedule.timesteps(nfe, grid), generator=g, **spec.options)
         return x, eps.nfe
     steps = (nfe + 1) // 2 if name == "heun" else nfe  # Heun: 2N − 1 calls
-    sigmas = schedule.sigmas(steps, grid)
+    sigmas = spec.sigmas_on(schedule, steps)  # the grid and σ_min rule the ode driver uses
     den = NFECounter(lambda x, s: x - s[:, None] * eps_fn(x, torch.ones_like(s), s))
     x_hat = x_T * schedule.start_std_hat(float(sigmas[0]))
     return spec.fn(den, x_hat, sigmas, generator=g, **spec.options), den.nfe
