@@ -117,7 +117,7 @@ def native_callback(callback: Callback | None, process: Any) -> Callback | None:
 def drive_ode(run: SolverRun) -> tuple[Tensor, int]:
     """PF-ODE solvers on the denoiser D(x̂; σ̂), from x̂ ~ N(0, start_std_hat² I)."""
     process = run.model.process
-    sigmas = process.sigmas(run.steps, run.grid_name())
+    sigmas = run.spec.sigmas_on(process, run.steps, run.grid)
     denoiser = NFECounter(run.guide(run.model.denoiser))
     x_hat = run.start_noise() * process.start_std_hat(float(sigmas[0]))
     kwargs = run.solver_kwargs(native_callback(run.callback, process))

@@ -1,7 +1,8 @@
 """Noise-level grids σ_0 > σ_1 > ... > σ_{N−1} (then 0) for the solvers in EDM coordinates.
 
 A grid is a plain function of (steps, σ_min, σ_max); a noise process (`noise.NoiseProcess`)
-picks one by name and supplies its own range.
+picks one by name and supplies its own range. A solver may move the range's low end with a
+σ_min rule (`few_step_sigma_min`; see `solvers.SolverSpec.sigma_min`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,30 @@ from torch import Tensor
 
 from genmodels.errors import InvalidInputError
 
-__all__ = ["geometric_sigmas", "karras_sigmas"]
+__all__ = ["FEW_STEP_SCALE", "few_step_sigma_min", "geometric_sigmas", "karras_sigmas"]
+
+FEW_STEP_SCALE = 3.0
+"""c of `few_step_sigma_min`'s σ_min(N) = (c/N)², for data of about unit scale (the scale
+`NoiseProcess.start_std_hat` assumes too); chosen by measurement (docs/design-notes.md,
+"Few-step grids")."""
+
+
+def few_step_sigma_min(steps: int, sigma_min: float) -> float:
+    """The smallest nonzero level of an N-step grid that ends with the jump x̂ = D(x̂; σ_min):
+    max(σ̂_min, (c/N)²), c = `FEW_STEP_SCALE`.
+
+    Why: that last jump returns the posterior mean, narrower than the data by about σ_min², and
+    the N − 1 steps before it cover log(σ_max/σ_min) in log-SNR. A σ_min far below the data's
+    scale buys nothing at the end and makes every step longer, the error that dominates at
+    few steps; at many steps (c/N)² falls below the process's own σ̂_min, which then stands.
+
+    Example:
+        >>> few_step_sigma_min(10, 0.002), few_step_sigma_min(100, 0.002)
+        (0.09, 0.002)
+    """
+    if steps < 1:
+        raise InvalidInputError(f"steps must be ≥ 1, got {steps}")
+    return max(float(sigma_min), (FEW_STEP_SCALE / steps) ** 2)
 
 
 def karras_sigmas(

@@ -95,6 +95,12 @@ class NoiseProcess:
         """Where ODE grids start: min(σ̂_max, `EDM_SIGMA_MAX`)."""
         return min(self.sigma_hat_max, EDM_SIGMA_MAX)
 
+    def ode_sigma_min(self, sigma_min: float | None = None) -> float:
+        """Where ODE grids end before 0: ``sigma_min`` within [σ̂_min, σ_max], else σ̂_min."""
+        if sigma_min is None:
+            return self.sigma_hat_min
+        return min(max(float(sigma_min), self.sigma_hat_min), self.ode_sigma_hat_max)
+
     def grid_for(self, preferred: str | None) -> str:
         """The grid a solver preferring ``preferred`` runs on here (None: the process's own).
 
@@ -103,8 +109,11 @@ class NoiseProcess:
         """
         return preferred or "karras"
 
-    def sigmas(self, steps: int, grid: str = "karras") -> Tensor:
+    def sigmas(self, steps: int, grid: str = "karras", *, sigma_min: float | None = None) -> Tensor:
         """A decreasing σ̂ grid of ``steps`` levels (ODE grids then end with 0).
+
+        ``sigma_min``: the ODE grids' smallest nonzero level (a solver's rule, e.g.
+        `grids.few_step_sigma_min`), kept within [σ̂_min, σ_max]; None: `sigma_hat_min`.
 
         ``"karras"``: EDM's ρ = 7 grid (dense near σ̂_min); ``"logsnr"``: uniform in
         log-SNR = −2 log σ̂, i.e. geometric in σ̂ (Lu et al. 2022, DPM-Solver++'s choice);
@@ -114,10 +123,11 @@ class NoiseProcess:
         Raises:
             InvalidInputError: a grid this process does not offer.
         """
+        lo = self.ode_sigma_min(sigma_min)
         if grid == "karras":
-            return karras_sigmas(steps, self.sigma_hat_min, self.ode_sigma_hat_max)
+            return karras_sigmas(steps, lo, self.ode_sigma_hat_max)
         if grid == "logsnr":
-            return geometric_sigmas(steps, self.sigma_hat_min, self.ode_sigma_hat_max)
+            return geometric_sigmas(steps, lo, self.ode_sigma_hat_max)
         if grid == "langevin":
             hi = min(self.sigma_hat_max, LANGEVIN_SIGMA_MAX)
             return torch.logspace(math.log10(hi), math.log10(self.sigma_hat_min), steps)
@@ -177,14 +187,20 @@ class FlowMatchingPath(NoiseProcess):
         (annealed Langevin keeps its levels)."""
         return "langevin" if preferred == "langevin" else "uniform"
 
-    def sigmas(self, steps: int, grid: str = "uniform") -> Tensor:
-        """Uniform in t from t_max to t_min, then 0 (default); or a `NoiseProcess` grid."""
+    def sigmas(
+        self, steps: int, grid: str = "uniform", *, sigma_min: float | None = None
+    ) -> Tensor:
+        """Uniform in t from t_max to t_min (or to the t of ``sigma_min``), then 0 (default);
+        or a `NoiseProcess` grid."""
         if grid == "logsnr":
             raise InvalidInputError(
                 f"unknown σ grid {grid!r} for FlowMatchingPath ({', '.join(self.grids)})"
             )
         if grid != "uniform":
-            return super().sigmas(steps, grid)
-        t = torch.linspace(self.t_max, self.t_min, steps, dtype=torch.float64)
+            return super().sigmas(steps, grid, sigma_min=sigma_min)
+        t_lo = self.t_min
+        if sigma_min is not None:
+            t_lo = float(self.sigma_hat_to_t(torch.tensor(self.ode_sigma_min(sigma_min))))
+        t = torch.linspace(self.t_max, t_lo, steps, dtype=torch.float64)
         alpha, sigma = self.alpha_sigma(t)
         return torch.cat([sigma / alpha, t.new_zeros(1)]).float()

@@ -228,7 +228,7 @@ class NCSNLevels(VESDE):
         L = self.langevin_levels
         return (1 - i / (L - 1)) if L > 1 else torch.ones_like(i)
 
-    def sigmas(self, steps: int, grid: str = "karras") -> Tensor:
+    def sigmas(self, steps: int, grid: str = "karras", *, sigma_min: float | None = None) -> Tensor:
         if grid != "langevin":
-            return super().sigmas(steps, grid)
+            return super().sigmas(steps, grid, sigma_min=sigma_min)
         return torch.logspace(math.log10(self.sigma_max), math.log10(self.sigma_min), steps)

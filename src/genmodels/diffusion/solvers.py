@@ -73,6 +73,8 @@ class SolverSpec:
             has a field of that name (``snr``, ``step_lr``, ``clip_x0``).
         options: fixed keyword arguments (a variant is configuration, not a copy).
         description: one line for listings.
+        sigma_min: the rule ``(steps, process σ̂_min) -> σ_min`` for where its σ̂ grids end
+            before 0 (e.g. `grids.few_step_sigma_min`); None: the process's σ̂_min.
     """
 
     name: str
@@ -83,11 +85,18 @@ class SolverSpec:
     config_options: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    sigma_min: Callable[[int, float], float] | None = None
 
     def steps_for(self, process: Any) -> int:
         """The default number of steps on ``process``."""
         rule = self.default_steps
         return rule(process) if callable(rule) else int(rule)
+
+    def sigmas_on(self, process: Any, steps: int, grid: str | None = None) -> Any:
+        """The σ̂ grid this solver runs on ``process`` (what the ``ode`` driver builds):
+        ``grid``, else the process's pick for the spec's; ending at the spec's `sigma_min`."""
+        lo = None if self.sigma_min is None else self.sigma_min(steps, process.sigma_hat_min)
+        return process.sigmas(steps, grid or process.grid_for(self.grid), sigma_min=lo)
 
 
 SOLVERS: Registry[SolverSpec] = Registry("diffusion sampler")
@@ -102,6 +111,7 @@ def register_solver(
     grid: str | None = None,
     config_options: tuple[str, ...] = (),
     description: str = "",
+    sigma_min: Callable[[int, float], float] | None = None,
     **options: Any,
 ) -> Callable[[F], F]:
     """Decorator: register the decorated solver function under ``name`` (see `SolverSpec`).
@@ -116,7 +126,7 @@ def register_solver(
         SOLVERS.add(
             name,
             SolverSpec(name, family, fn, default_steps, grid, config_options, options,
-                       description or (fn.__doc__ or name).strip().splitlines()[0]),
+                       description or (fn.__doc__ or name).strip().splitlines()[0], sigma_min),
         )  # fmt: skip
         return fn
 

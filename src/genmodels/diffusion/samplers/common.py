@@ -5,14 +5,15 @@ Every sampler draws its noise through `noise_like` (the device policy of `diffus
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypedDict
 
+import torch
 from torch import Tensor
 
 from genmodels.diffusion.draws import noise_like
 
-__all__ = ["Callback", "NFECounter", "StepState", "noise_like", "report"]
+__all__ = ["Callback", "NFECounter", "StepState", "as_levels", "noise_like", "report"]
 
 
 class StepState(TypedDict):
@@ -63,3 +64,9 @@ class NFECounter:
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         self.nfe += 1
         return self.fn(*args, **kwargs)
+
+
+def as_levels(sigmas: Sequence[float] | Tensor) -> list[float]:
+    """A σ̂ grid as Python floats (float64), what the ODE solvers' step arithmetic runs on: the
+    step coefficients are scalars, so only the tensor updates see the data's dtype."""
+    return torch.as_tensor(sigmas, dtype=torch.float64).tolist()

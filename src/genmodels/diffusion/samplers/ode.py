@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.grids import few_step_sigma_min
 from genmodels.diffusion.samplers.common import Callback, report
 from genmodels.diffusion.solvers import register_solver
 
@@ -104,7 +105,7 @@ def sample_heun(
 
 
 @register_solver(
-    "dpmpp_2m", family="ode", default_steps=18, grid="logsnr",
+    "dpmpp_2m", family="ode", default_steps=18, grid="logsnr", sigma_min=few_step_sigma_min,
     description="DPM-Solver++(2M), multistep 2nd order in log-SNR (Lu et al. 2022)",
 )  # fmt: skip
 @torch.no_grad()
