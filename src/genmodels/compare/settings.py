@@ -72,11 +72,15 @@ _TARGET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("gan", "toy2d"): {"train": {"steps": 3000}},
     ("vae", "toy2d"): {"train": {"steps": 3000}},
     ("flow", "toy2d"): {"train": {"steps": 2000}},
-    # a 2-D score needs no 256-wide network, but many steps at a higher learning rate
+    # a 2-D score needs no 256-wide network, but many steps at a higher learning rate; the
+    # ladder of Song & Ermon 2020 (σ_1 about the data's diameter, ending near the scale of
+    # its finest structure, 30 levels) sampled with 20 steps per level at technique 4's ε
     ("ncsn", "toy2d"): {
         "train": {"steps": 8000, "lr": 2e-3},
-        "model": {"width": 128},
-        "sample": {"steps_per_level": 10},
+        "model": {
+            "width": 128, "sigma_min": 0.1, "sigma_max": 8.0, "levels": 30,
+            "steps_per_level": 20,
+        },
     },
     ("ddpm", "toy2d"): {"train": {"steps": 12000, "lr": 2e-3}, "model": {"width": 128}},
     ("flow_matching", "toy2d"): {

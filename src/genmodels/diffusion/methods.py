@@ -195,15 +195,17 @@ WEIGHTINGS: dict[str, Callable[[SDE, Tensor], Tensor | None]] = {
 @dataclass
 class ScoreConfig(NetConfig):
     """What every score model shares: its samplers' defaults (pc's ``snr``, annealed
-    Langevin's ``step_lr``)."""
+    Langevin's ``step_lr`` ε; None: technique 4 of Song & Ermon 2020 for the levels and steps
+    per level of the run, `langevin_step_size`)."""
 
     snr: float = 0.16
-    step_lr: float = 2e-5
+    step_lr: float | None = 2e-5
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range(self.snr, "model.snr", gt=0)
-        check_range(self.step_lr, "model.step_lr", gt=0)
+        if self.step_lr is not None:
+            check_range(self.step_lr, "model.step_lr", gt=0)
 
 
 @dataclass
@@ -357,19 +359,29 @@ class VESDEModel(ScoreSDE):
 
 @dataclass
 class NCSNConfig(ScoreConfig):
-    """NCSN (Song & Ermon 2019): L geometric levels σ_1 = sigma_max > ... > σ_L = sigma_min,
-    inputs scaled by c_in = 1/√(σ² + sigma_data²); ``objective`` DSM or sliced score matching."""
+    """NCSN (Song & Ermon 2019, with the techniques of Song & Ermon 2020): L geometric levels
+    σ_1 = sigma_max > ... > σ_L = sigma_min, inputs scaled by c_in = 1/√(σ² + sigma_data²);
+    ``objective`` DSM or sliced score matching.
+
+    Song & Ermon 2020's rules: σ_1 about the largest distance between data points
+    (technique 1), a geometric ladder with enough levels (technique 2), s(x, σ) = s(x)/σ by
+    the ε-output divided by σ (technique 3), annealed Langevin's ε from T =
+    ``steps_per_level`` (technique 4: ``step_lr`` None, `langevin_step_size`), EMA weights
+    (technique 5, `TrainConfig.ema_decay`), and a final denoising step.
+    """
 
     sigma_min: float = 0.01
     sigma_max: float = 10.0
     sigma_data: float = 1.0
     levels: int = 10
     objective: Literal["dsm", "ssm"] = "dsm"
+    step_lr: float | None = None
+    steps_per_level: int = 100
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_sigmas(self, equal_ok=True)  # levels=1, sigma_max=sigma_min: one noise level
-        at_least(self, 1, "levels", where="model")
+        at_least(self, 1, "levels", "steps_per_level", where="model")
 
 
 @register_method(
