@@ -47,7 +47,7 @@ PROCESS_OF_FAMILY = {
 
 
 def true_log_prob(x):
-    return (-0.5 * ((x - M) / S).square().sum(1) - D * math.log(S * math.sqrt(2 * math.pi)))
+    return -0.5 * ((x - M) / S).square().sum(1) - D * math.log(S * math.sqrt(2 * math.pi))
 
 
 @pytest.mark.parametrize("name", list(SOLVERS))
@@ -102,9 +102,7 @@ def test_a_network_module_is_registered_and_followed_to_its_dtype():
     )
     assert list(plain.parameters()) == []  # no parameters: no StopIteration, the CPU, float32
     assert plain.sample(4, sampler="euler", steps=3).x.dtype == torch.float32
-    wrapped = ScoreModel.from_fn(
-        _TimeIgnoring(net), kind="eps", process=VPSDE(), event_shape=(D,)
-    )
+    wrapped = ScoreModel.from_fn(_TimeIgnoring(net), kind="eps", process=VPSDE(), event_shape=(D,))
     assert wrapped.sample(4, sampler="euler", steps=3).x.dtype == torch.float64
 
 

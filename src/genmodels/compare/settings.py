@@ -78,7 +78,10 @@ _TARGET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("ncsn", "toy2d"): {
         "train": {"steps": 8000, "lr": 2e-3},
         "model": {
-            "width": 128, "sigma_min": 0.1, "sigma_max": 8.0, "levels": 30,
+            "width": 128,
+            "sigma_min": 0.1,
+            "sigma_max": 8.0,
+            "levels": 30,
             "steps_per_level": 20,
         },
     },

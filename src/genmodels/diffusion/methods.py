@@ -32,8 +32,10 @@ from genmodels.diffusion.parameterization import (
     Parameterization,
     append_dims,
     eps_to_score,
+    dynamic_threshold,
     eps_to_x0,
     prediction_to_x0_eps,
+    x0_to_eps,
 )
 from genmodels.diffusion.schedules import DiscreteSchedule, Spacing
 from genmodels.diffusion.sde import SDE, VESDE, VPSDE, NCSNLevels, SubVPSDE
@@ -93,6 +95,16 @@ class NetConfig:
         check_network_size(widest, self.unet_blocks, f"a U-Net with unet_base={self.unet_base}")
 
 
+def bounded_eps(
+    x0_bounded: Tensor, x0: Tensor, eps: Tensor, x_t: Tensor, alpha: Tensor, sigma: Tensor
+) -> Tensor:
+    """ε̂ consistent with a bounded x̂₀: recomputed where the bound moved x̂₀, else unchanged."""
+    moved = x0_bounded != x0
+    if not bool(moved.any()):
+        return eps
+    return torch.where(moved, x0_to_eps(x_t, x0_bounded, alpha, sigma), eps)
+
+
 def _bind(fn: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor, Tensor], Tensor]:
     """``fn(x, c)`` with the labels bound (as the losses call it), or ``fn`` itself."""
     return fn if labels is None else (lambda x, c: fn(x, c, labels=labels))
@@ -104,12 +116,18 @@ def _bind(fn: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor,
 @dataclass
 class DDPMConfig(NetConfig):
     """DDPM (Ho et al. 2020). ``parameterization``: what the network predicts (eps, x0, v);
-    ``spacing``: the timesteps its discrete samplers visit by default."""
+    ``spacing``: the timesteps its discrete samplers visit by default.
+
+    For image data in [−1, 1], x̂₀ can be kept in range by every sampler: ``clip_x0`` c clamps
+    it to [−c, c]; ``dynamic_threshold`` p (e.g. 0.995) applies Imagen's dynamic thresholding
+    at percentile p instead (Saharia et al. 2022, `dynamic_threshold`). Both are off by
+    default; the data-range bound of `DiffusionModel.bound_x0` applies to any data."""
 
     timesteps: int = 1000
     schedule: Literal["linear", "cosine"] = "linear"
     parameterization: Parameterization = "eps"
     clip_x0: float | None = None
+    dynamic_threshold: float | None = None
     spacing: Spacing = "leading"
 
     def __post_init__(self) -> None:
@@ -117,6 +135,8 @@ class DDPMConfig(NetConfig):
         at_least(self, 1, "timesteps", where="model")
         if self.clip_x0 is not None:
             check_range(self.clip_x0, "model.clip_x0", gt=0)
+        if self.dynamic_threshold is not None:
+            check_range(self.dynamic_threshold, "model.dynamic_threshold", gt=0, le=1)
 
 
 SCHEDULES: dict[str, Callable[..., DiscreteSchedule]] = {
@@ -169,10 +189,24 @@ class DDPM(DiffusionModel):
         )  # fmt: skip
 
     def predict_eps(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
-        """ε̂(x_t, t) at integer timesteps ``t`` ``[B]``, whatever the network predicts."""
+        """ε̂(x_t, t) at integer timesteps ``t`` ``[B]``, whatever the network predicts (with x̂₀
+        bounded as in `bound_x0` and, if configured, thresholded)."""
         out = self.net(x_t, t.to(x_t.dtype), labels)
         alpha, sigma = (c.to(x_t) for c in self.schedule.alpha_sigma(t.cpu()))
-        return prediction_to_x0_eps(self.config.parameterization, x_t, out, alpha, sigma)[1]
+        x0, eps = prediction_to_x0_eps(self.config.parameterization, x_t, out, alpha, sigma)
+        return bounded_eps(self.bound_x0(x0), x0, eps, x_t, alpha, sigma)
+
+    def bound_x0(self, x0: Tensor) -> Tensor:
+        """The data-range bound of `DiffusionModel.bound_x0`, then the optional ``clip_x0`` or
+        dynamic thresholding of image data."""
+        x0 = super().bound_x0(x0)
+        if self.config.dynamic_threshold is not None:
+            return dynamic_threshold(x0, self.config.dynamic_threshold)
+        return (
+            x0
+            if self.config.clip_x0 is None
+            else x0.clamp(-self.config.clip_x0, self.config.clip_x0)
+        )
 
     def denoiser(self, x_hat: Tensor, sigma_hat: Tensor, labels: Tensor | None = None) -> Tensor:
         t = self.schedule.sigma_hat_to_t(sigma_hat)
@@ -180,7 +214,7 @@ class DDPM(DiffusionModel):
         x_t = append_dims(alpha, x_hat.ndim) * x_hat
         out = self.net(x_t, t, labels)
         p = self.config.parameterization
-        return prediction_to_x0_eps(p, x_t, out, alpha, sigma_hat * alpha)[0]
+        return self.bound_x0(prediction_to_x0_eps(p, x_t, out, alpha, sigma_hat * alpha)[0])
 
 
 # ---- score SDEs ---------------------------------------------------------------------------
@@ -278,11 +312,16 @@ class ScoreSDE(DiffusionModel):
         return self.sde
 
     def predict_eps(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
-        """ε̂(x_t, t): the network on the (VE: c_in-scaled) input."""
+        """ε̂(x_t, t): the network on the (VE: c_in-scaled) input, x̂₀ bounded by `bound_x0`."""
+        alpha, sigma = self.sde.marginal(t)
+        x_in = x_t
         if isinstance(self.sde, VESDE):
-            sigma = self.sde.marginal(t)[1]
-            x_t = x_t * append_dims((sigma.square() + self.config.sigma_data**2).rsqrt(), x_t.ndim)
-        return self.net(x_t, TIME_SCALE * t, labels)
+            x_in = x_t * append_dims((sigma.square() + self.config.sigma_data**2).rsqrt(), x_t.ndim)
+        eps = self.net(x_in, TIME_SCALE * t, labels)
+        if self.training:
+            return eps
+        x0 = eps_to_x0(x_t, eps, alpha, sigma)
+        return bounded_eps(self.bound_x0(x0), x0, eps, x_t, alpha, sigma)
 
     def score(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
         """s_θ(x_t, t) = −ε̂/σ_t."""
@@ -484,4 +523,4 @@ class FlowMatching(DiffusionModel):
         alpha, sigma = self.path.alpha_sigma(t)
         x_t = append_dims(alpha, x_hat.ndim) * x_hat
         v = self.velocity(x_t, t, labels)
-        return (1 - self.config.sigma_min) * x_t - append_dims(sigma, x_hat.ndim) * v
+        return self.bound_x0((1 - self.config.sigma_min) * x_t - append_dims(sigma, x_hat.ndim) * v)

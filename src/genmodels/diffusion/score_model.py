@@ -158,9 +158,7 @@ class ScoreModel(DiffusionModel):
         return process.marginal(t)  # type: ignore[attr-defined]
 
     # ---- the user's function, as x̂₀ and ε̂ -------------------------------------------------
-    def _x0_eps(
-        self, x_t: Tensor, t: Tensor, alpha: Tensor, sigma: Tensor, need: str
-    ) -> Tensor:
+    def _x0_eps(self, x_t: Tensor, t: Tensor, alpha: Tensor, sigma: Tensor, need: str) -> Tensor:
         """``fn``'s prediction at (x_t, t) as x̂₀ (``need="x0"``) or ε̂ (``need="eps"``)."""
         a, s = append_dims(alpha.to(x_t), x_t.ndim), append_dims(sigma.to(x_t), x_t.ndim)
         kind, edm = self.config.kind, self.config.coords == "edm"
