@@ -85,9 +85,8 @@ def own_network() -> None:
         print(f"own net   {name:18s} nfe {out.nfe:5d}  mmd/floor {m['mmd'] / m['mmd_floor']:6.2f}")
     x = target.sample(4 if QUICK else 256, torch.Generator().manual_seed(1))
     nll = -float(model.pf_ode_log_prob(x).log_prob.mean())
-    print(
-        f"own net   PF-ODE NLL {nll:.3f} nats (true entropy {-float(target.log_prob(x).mean()):.3f})"
-    )
+    entropy = -float(target.log_prob(x).mean())
+    print(f"own net   PF-ODE NLL {nll:.3f} nats (true entropy {entropy:.3f})")
 
 
 if __name__ == "__main__":

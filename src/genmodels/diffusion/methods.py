@@ -31,8 +31,8 @@ from genmodels.diffusion.noise import FlowMatchingPath
 from genmodels.diffusion.parameterization import (
     Parameterization,
     append_dims,
-    eps_to_score,
     dynamic_threshold,
+    eps_to_score,
     eps_to_x0,
     prediction_to_x0_eps,
     x0_to_eps,
