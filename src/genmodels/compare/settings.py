@@ -83,6 +83,7 @@ _TARGET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
             "sigma_max": 8.0,
             "levels": 30,
             "steps_per_level": 20,
+            "step_lr": None,
         },
     },
     ("ddpm", "toy2d"): {"train": {"steps": 12000, "lr": 2e-3}, "model": {"width": 128}},

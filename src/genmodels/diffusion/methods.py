@@ -405,8 +405,10 @@ class NCSNConfig(ScoreConfig):
     Song & Ermon 2020's rules: σ_1 about the largest distance between data points
     (technique 1), a geometric ladder with enough levels (technique 2), s(x, σ) = s(x)/σ by
     the ε-output divided by σ (technique 3), annealed Langevin's ε from T =
-    ``steps_per_level`` (technique 4: ``step_lr`` None, `langevin_step_size`), EMA weights
-    (technique 5, `TrainConfig.ema_decay`), and a final denoising step.
+    ``steps_per_level`` (technique 4: ``step_lr`` None, `langevin_step_size`; it suits a
+    ladder whose σ_min is near the data's finest scale, the toy defaults, while the default
+    σ_min = 0.01 keeps the fixed ε = 2e-5), EMA weights (technique 5,
+    `TrainConfig.ema_decay`), and a final denoising step.
     """
 
     sigma_min: float = 0.01
@@ -414,7 +416,6 @@ class NCSNConfig(ScoreConfig):
     sigma_data: float = 1.0
     levels: int = 10
     objective: Literal["dsm", "ssm"] = "dsm"
-    step_lr: float | None = None
     steps_per_level: int = 100
 
     def __post_init__(self) -> None:
