@@ -24,7 +24,7 @@ Example — the exact score of N(0, s² I) under the VP SDE, sampled and scored:
     ...     return -x_hat / (s**2 + sigma_hat[:, None] ** 2)
     >>> model = ScoreModel.from_fn(score, kind="score", process=VPSDE(), event_shape=(2,),
     ...                            coords="edm")
-    >>> x = model.sample(4000, sampler="heun", generator=torch.Generator().manual_seed(0)).x
+    >>> x = model.sample(4000, sampler="dpmpp_2m", generator=torch.Generator().manual_seed(0)).x
     >>> round(float(x.std()), 1)
     2.0
     >>> lp = model.pf_ode_log_prob(torch.zeros(1, 2)).log_prob
