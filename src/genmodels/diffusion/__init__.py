@@ -15,7 +15,9 @@ Layout (network, noise process, solver and loss are separate):
   consume;
 - `guidance` — labels and classifier-free guidance;
 - `likelihood` — PF-ODE log-likelihood with exact or Hutchinson divergence, dequantisation;
-- `model`, `methods` — the trainable methods registered in `genmodels.catalogue`.
+- `model`, `methods` — the trainable methods registered in `genmodels.catalogue`;
+- `score_model` — `ScoreModel.from_fn`: every sampler and the likelihood on a user's own ε-,
+  score- or denoiser-function (docs/howto-own-score.md).
 """
 
 from genmodels.diffusion.drivers import DRIVERS
@@ -33,7 +35,9 @@ from genmodels.diffusion.methods import (
 from genmodels.diffusion.model import DiffusionModel
 from genmodels.diffusion.noise import FlowMatchingPath, NoiseProcess
 from genmodels.diffusion.samplers import StepState
+from genmodels.diffusion.samplers.langevin import langevin_step_size
 from genmodels.diffusion.schedules import DiscreteSchedule
+from genmodels.diffusion.score_model import ScoreModel, ScoreModelConfig
 from genmodels.diffusion.sde import SDE, VESDE, VPSDE, NCSNLevels, SubVPSDE
 from genmodels.diffusion.solvers import SOLVERS, SolverSpec, get_solver, register_solver
 
@@ -52,6 +56,8 @@ __all__ = [
     "LikelihoodResult",
     "NCSNLevels",
     "NoiseProcess",
+    "ScoreModel",
+    "ScoreModelConfig",
     "ScoreSDE",
     "SolverSpec",
     "StepState",
@@ -63,6 +69,7 @@ __all__ = [
     "geometric_sigmas",
     "get_solver",
     "karras_sigmas",
+    "langevin_step_size",
     "pf_ode_log_prob",
     "register_solver",
 ]

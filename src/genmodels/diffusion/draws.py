@@ -12,7 +12,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["noise_like", "rademacher_like", "uniform_like"]
+__all__ = ["model_tensor", "noise_like", "rademacher_like", "uniform_like"]
+
+
+def model_tensor(model: torch.nn.Module) -> Tensor:
+    """An empty tensor on ``model``'s device and in its dtype: its first parameter's, else its
+    first floating buffer's, else the CPU in the default dtype (a model around an analytic
+    score may have no parameters at all).
+
+    Example:
+        >>> model_tensor(torch.nn.Module()).device.type
+        'cpu'
+    """
+    for t in model.parameters():
+        return t.new_empty(0)
+    for t in model.buffers():
+        if t.is_floating_point():
+            return t.new_empty(0)
+    return torch.empty(0)
 
 
 def _device(x: Tensor, generator: torch.Generator | None) -> torch.device:

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.draws import model_tensor
 from genmodels.diffusion.guidance import Guidance, guidance_for
 from genmodels.diffusion.parameterization import denoiser_to_score
 from genmodels.diffusion.samplers import Callback, NFECounter, StepState, noise_like
@@ -62,8 +63,8 @@ class SolverRun:
 
     def start_noise(self) -> Tensor:
         """z ~ N(0, I) of shape ``[n, *event]`` on the model's device and dtype."""
-        p = next(self.model.parameters())
-        return noise_like(p.new_empty((self.n, *self.model.event_shape)), self.generator)
+        like = model_tensor(self.model)
+        return noise_like(like.new_empty((self.n, *self.model.event_shape)), self.generator)
 
     def grid_name(self) -> str:
         """The caller's grid, else the one the process picks for the spec's default."""

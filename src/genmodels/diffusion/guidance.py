@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genmodels.diffusion.draws import model_tensor
 from genmodels.errors import ConfigError, InvalidInputError, NotApplicableError
 
 __all__ = [
@@ -149,7 +150,7 @@ def check_labels(model: Any, labels: Tensor | int | None, n: int) -> Tensor | No
             f"{type(model).__name__} was built without classes (num_classes=0); "
             "train it with model.num_classes=K to condition on labels"
         )
-    device = next(model.parameters()).device
+    device = model_tensor(model).device
     if isinstance(labels, int) and not isinstance(labels, bool):
         labels = torch.full((n,), labels, dtype=torch.long, device=device)
     if not isinstance(labels, Tensor) or labels.dtype.is_floating_point or labels.is_complex():

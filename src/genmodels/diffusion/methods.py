@@ -31,9 +31,11 @@ from genmodels.diffusion.noise import FlowMatchingPath
 from genmodels.diffusion.parameterization import (
     Parameterization,
     append_dims,
+    dynamic_threshold,
     eps_to_score,
     eps_to_x0,
     prediction_to_x0_eps,
+    x0_to_eps,
 )
 from genmodels.diffusion.schedules import DiscreteSchedule, Spacing
 from genmodels.diffusion.sde import SDE, VESDE, VPSDE, NCSNLevels, SubVPSDE
@@ -116,6 +118,16 @@ class NetConfig:
         check_network_size(widest, self.unet_blocks, f"a U-Net with unet_base={self.unet_base}")
 
 
+def bounded_eps(
+    x0_bounded: Tensor, x0: Tensor, eps: Tensor, x_t: Tensor, alpha: Tensor, sigma: Tensor
+) -> Tensor:
+    """ε̂ consistent with a bounded x̂₀: recomputed where the bound moved x̂₀, else unchanged."""
+    moved = x0_bounded != x0
+    if not bool(moved.any()):
+        return eps
+    return torch.where(moved, x0_to_eps(x_t, x0_bounded, alpha, sigma), eps)
+
+
 def _bind(fn: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor, Tensor], Tensor]:
     """``fn(x, c)`` with the labels bound (as the losses call it), or ``fn`` itself."""
     return fn if labels is None else (lambda x, c: fn(x, c, labels=labels))
@@ -129,13 +141,20 @@ class DDPMConfig(NetConfig):
     """DDPM (Ho et al. 2020). ``parameterization``: what the network predicts (eps, x0, v);
     ``spacing``: the timesteps its discrete samplers visit by default.
 
+    For image data in [−1, 1], x̂₀ can be kept in range by every sampler: ``clip_x0`` c clamps
+    it to [−c, c]; ``dynamic_threshold`` p (e.g. 0.995) applies Imagen's dynamic thresholding
+    at percentile p instead (Saharia et al. 2022, `dynamic_threshold`). Both are off by
+    default; the data-range bound of `DiffusionModel.bound_x0` applies to any data.
+
     Attributes:
         timesteps: T, the number of discrete noise levels.
         schedule: the β schedule, ``"linear"`` (Ho et al. 2020) or ``"cosine"`` (Nichol &
             Dhariwal 2021).
         parameterization: what the network predicts: ``"eps"``, ``"x0"`` or ``"v"``.
-        clip_x0: clamp x̂₀ to [−c, c] in the ancestral sampler (images in [−1, 1]);
-            unset: no clamp.
+        clip_x0: clamp x̂₀ to [−c, c] in every sampler (images in [−1, 1]); unset: no
+            clamp.
+        dynamic_threshold: percentile p of Imagen's dynamic thresholding of x̂₀ (e.g.
+            0.995); unset: off.
         spacing: the timesteps the discrete samplers visit by default: ``"leading"``,
             ``"trailing"`` or ``"linspace"``.
     """
@@ -144,6 +163,7 @@ class DDPMConfig(NetConfig):
     schedule: Literal["linear", "cosine"] = "linear"
     parameterization: Parameterization = "eps"
     clip_x0: float | None = None
+    dynamic_threshold: float | None = None
     spacing: Spacing = "leading"
 
     def __post_init__(self) -> None:
@@ -151,6 +171,8 @@ class DDPMConfig(NetConfig):
         at_least(self, 1, "timesteps", where="model")
         if self.clip_x0 is not None:
             check_range(self.clip_x0, "model.clip_x0", gt=0)
+        if self.dynamic_threshold is not None:
+            check_range(self.dynamic_threshold, "model.dynamic_threshold", gt=0, le=1)
 
 
 SCHEDULES: dict[str, Callable[..., DiscreteSchedule]] = {
@@ -204,10 +226,24 @@ class DDPM(DiffusionModel):
         )  # fmt: skip
 
     def predict_eps(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
-        """ε̂(x_t, t) at integer timesteps ``t`` ``[B]``, whatever the network predicts."""
+        """ε̂(x_t, t) at integer timesteps ``t`` ``[B]``, whatever the network predicts (with x̂₀
+        bounded as in `bound_x0` and, if configured, thresholded)."""
         out = self.net(x_t, t.to(x_t.dtype), labels)
         alpha, sigma = (c.to(x_t) for c in self.schedule.alpha_sigma(t.cpu()))
-        return prediction_to_x0_eps(self.config.parameterization, x_t, out, alpha, sigma)[1]
+        x0, eps = prediction_to_x0_eps(self.config.parameterization, x_t, out, alpha, sigma)
+        return bounded_eps(self.bound_x0(x0), x0, eps, x_t, alpha, sigma)
+
+    def bound_x0(self, x0: Tensor) -> Tensor:
+        """The data-range bound of `DiffusionModel.bound_x0`, then the optional ``clip_x0`` or
+        dynamic thresholding of image data."""
+        x0 = super().bound_x0(x0)
+        if self.config.dynamic_threshold is not None:
+            return dynamic_threshold(x0, self.config.dynamic_threshold)
+        return (
+            x0
+            if self.config.clip_x0 is None
+            else x0.clamp(-self.config.clip_x0, self.config.clip_x0)
+        )
 
     def denoiser(self, x_hat: Tensor, sigma_hat: Tensor, labels: Tensor | None = None) -> Tensor:
         t = self.schedule.sigma_hat_to_t(sigma_hat)
@@ -215,7 +251,7 @@ class DDPM(DiffusionModel):
         x_t = append_dims(alpha, x_hat.ndim) * x_hat
         out = self.net(x_t, t, labels)
         p = self.config.parameterization
-        return prediction_to_x0_eps(p, x_t, out, alpha, sigma_hat * alpha)[0]
+        return self.bound_x0(prediction_to_x0_eps(p, x_t, out, alpha, sigma_hat * alpha)[0])
 
 
 # ---- score SDEs ---------------------------------------------------------------------------
@@ -230,22 +266,24 @@ WEIGHTINGS: dict[str, Callable[[SDE, Tensor], Tensor | None]] = {
 @dataclass
 class ScoreConfig(NetConfig):
     """What every score model shares: its samplers' defaults (pc's ``snr``, annealed
-    Langevin's ``step_lr``).
+    Langevin's ``step_lr`` ε; None: technique 4 of Song & Ermon 2020 for the levels and steps
+    per level of the run, `langevin_step_size`).
 
     Attributes:
         snr: signal-to-noise ratio r of the ``pc`` sampler's Langevin corrector (Song et
             al. 2021, Alg. 4).
         step_lr: ε of ``annealed_langevin``'s step sizes α_i = ε σ_i²/σ_L² (Song & Ermon
-            2019, Alg. 1).
+            2019, Alg. 1); unset: technique 4 of Song & Ermon 2020.
     """
 
     snr: float = 0.16
-    step_lr: float = 2e-5
+    step_lr: float | None = 2e-5
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range(self.snr, "model.snr", gt=0)
-        check_range(self.step_lr, "model.step_lr", gt=0)
+        if self.step_lr is not None:
+            check_range(self.step_lr, "model.step_lr", gt=0)
 
 
 @dataclass
@@ -333,11 +371,16 @@ class ScoreSDE(DiffusionModel):
         return self.sde
 
     def predict_eps(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
-        """ε̂(x_t, t): the network on the (VE: c_in-scaled) input."""
+        """ε̂(x_t, t): the network on the (VE: c_in-scaled) input, x̂₀ bounded by `bound_x0`."""
+        alpha, sigma = self.sde.marginal(t)
+        x_in = x_t
         if isinstance(self.sde, VESDE):
-            sigma = self.sde.marginal(t)[1]
-            x_t = x_t * append_dims((sigma.square() + self.config.sigma_data**2).rsqrt(), x_t.ndim)
-        return self.net(x_t, TIME_SCALE * t, labels)
+            x_in = x_t * append_dims((sigma.square() + self.config.sigma_data**2).rsqrt(), x_t.ndim)
+        eps = self.net(x_in, TIME_SCALE * t, labels)
+        if self.training:
+            return eps
+        x0 = eps_to_x0(x_t, eps, alpha, sigma)
+        return bounded_eps(self.bound_x0(x0), x0, eps, x_t, alpha, sigma)
 
     def score(self, x_t: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
         """s_θ(x_t, t) = −ε̂/σ_t."""
@@ -414,8 +457,17 @@ class VESDEModel(ScoreSDE):
 
 @dataclass
 class NCSNConfig(ScoreConfig):
-    """NCSN (Song & Ermon 2019): L geometric levels σ_1 = sigma_max > ... > σ_L = sigma_min,
-    inputs scaled by c_in = 1/√(σ² + sigma_data²); ``objective`` DSM or sliced score matching.
+    """NCSN (Song & Ermon 2019, with the techniques of Song & Ermon 2020): L geometric levels
+    σ_1 = sigma_max > ... > σ_L = sigma_min, inputs scaled by c_in = 1/√(σ² + sigma_data²);
+    ``objective`` DSM or sliced score matching.
+
+    Song & Ermon 2020's rules: σ_1 about the largest distance between data points
+    (technique 1), a geometric ladder with enough levels (technique 2), s(x, σ) = s(x)/σ by
+    the ε-output divided by σ (technique 3), annealed Langevin's ε from T =
+    ``steps_per_level`` (technique 4: ``step_lr`` None, `langevin_step_size`; it suits a
+    ladder whose σ_min is near the data's finest scale, the toy defaults, while the default
+    σ_min = 0.01 keeps the fixed ε = 2e-5), EMA weights (technique 5,
+    `TrainConfig.ema_decay`), and a final denoising step.
 
     Attributes:
         sigma_min: σ_L, the smallest noise level.
@@ -424,6 +476,7 @@ class NCSNConfig(ScoreConfig):
         levels: L, the number of geometric noise levels.
         objective: ``"dsm"`` (denoising score matching) or ``"ssm"`` (sliced score matching,
             Song et al. 2019).
+        steps_per_level: T, annealed Langevin's steps at each level.
     """
 
     sigma_min: float = 0.01
@@ -431,11 +484,12 @@ class NCSNConfig(ScoreConfig):
     sigma_data: float = 1.0
     levels: int = 10
     objective: Literal["dsm", "ssm"] = "dsm"
+    steps_per_level: int = 100
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_sigmas(self, equal_ok=True)  # levels=1, sigma_max=sigma_min: one noise level
-        at_least(self, 1, "levels", where="model")
+        at_least(self, 1, "levels", "steps_per_level", where="model")
 
 
 @register_method(
@@ -454,12 +508,20 @@ class NCSN(ScoreSDE):
     """
 
     Config = NCSNConfig
-    # a 2-D score needs no 256-wide network, but many steps at a higher learning rate
+    # a 2-D score needs no 256-wide network, but many steps at a higher learning rate; the
+    # ladder of Song & Ermon 2020 (σ_1 about the data's diameter, ending near the scale of its
+    # finest structure, 30 levels) sampled with 20 steps per level at technique 4's ε
     kind_defaults: ClassVar[KindDefaults] = {
         "toy2d": {
             "train": {"steps": 8000, "lr": 2e-3},
-            "model": {"width": 128},
-            "sample": {"steps_per_level": 10},
+            "model": {
+                "width": 128,
+                "sigma_min": 0.1,
+                "sigma_max": 8.0,
+                "levels": 30,
+                "steps_per_level": 20,
+                "step_lr": None,
+            },
         },
         "image": {"train": {"steps": 3000, "batch_size": 128}},
     }
@@ -557,4 +619,4 @@ class FlowMatching(DiffusionModel):
         alpha, sigma = self.path.alpha_sigma(t)
         x_t = append_dims(alpha, x_hat.ndim) * x_hat
         v = self.velocity(x_t, t, labels)
-        return (1 - self.config.sigma_min) * x_t - append_dims(sigma, x_hat.ndim) * v
+        return self.bound_x0((1 - self.config.sigma_min) * x_t - append_dims(sigma, x_hat.ndim) * v)

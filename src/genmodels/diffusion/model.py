@@ -33,7 +33,13 @@ from genmodels.errors import ConfigError, InvalidInputError
 from genmodels.models.base import GenerativeModel
 from genmodels.samples import Samples
 
-__all__ = ["DiffusionModel", "check_choices", "make_net"]
+__all__ = ["X0_RANGE_MARGIN", "DiffusionModel", "check_choices", "make_net"]
+
+X0_RANGE_MARGIN = 0.5
+"""How far beyond the training data's range an x̂₀ may go, as a fraction of the range's
+width on each side (see `DiffusionModel.bound_x0`)."""
+
+_UNBOUNDED = torch.finfo(torch.float32).max  # finite, so an EMA of it stays a number
 
 
 def check_choices(config: Any) -> None:
@@ -102,6 +108,41 @@ class DiffusionModel(GenerativeModel):
         super().__init__(config, event_shape)
         check_class_config(config)
         check_choices(config)
+        # where x₀ can lie: [low, high] per coordinate for vectors, one range for images
+        shape = tuple(event_shape) if len(event_shape) == 1 else (1,) * len(event_shape)
+        bounds = torch.tensor([-_UNBOUNDED, _UNBOUNDED]).reshape(2, *[1] * len(shape))
+        self.register_buffer("x0_range", bounds.expand(2, *shape).clone())
+        self._register_load_state_dict_pre_hook(self._fill_x0_range)
+
+    def _fill_x0_range(self, state: dict, prefix: str, *args: Any) -> None:
+        """A checkpoint written before ``x0_range`` existed loads as unbounded."""
+        state.setdefault(prefix + "x0_range", self.x0_range.clone())
+
+    def init_from_data(self, x: Tensor) -> None:
+        """Record the range of the first training batch as ``x0_range`` (see `bound_x0`)."""
+        x = x.detach().to(self.x0_range)
+        dims = (0,) if x.ndim == 2 else tuple(range(x.ndim))
+        low, high = x.amin(dim=dims, keepdim=x.ndim > 2), x.amax(dim=dims, keepdim=x.ndim > 2)
+        if x.ndim > 2:
+            low, high = low[0], high[0]
+        margin = X0_RANGE_MARGIN * (high - low)
+        self.x0_range.copy_(torch.stack([low - margin, high + margin]))
+
+    def bound_x0(self, x0: Tensor) -> Tensor:
+        """x̂₀ kept within the training data's range, widened by `X0_RANGE_MARGIN`.
+
+        Why: an ε- (or score-) network's x̂₀ = (x_t − σ_t ε̂)/α_t multiplies the error of ε̂ by
+        σ̂ = σ_t/α_t, up to 80 and more at the start of a solve, and a deterministic solver
+        carries the error to the end: an under-trained model's samples land far outside the
+        data. E[x₀ | x_t] lies in the convex hull of the data, so the bound never moves an
+        exact denoiser's output (beyond the margin, never in practice); it removes the
+        amplified error. A model not trained by `fit` (no `init_from_data`) is unbounded;
+        training (``self.training``) is never bounded.
+        """
+        if self.training:
+            return x0
+        low, high = self.x0_range[0].to(x0), self.x0_range[1].to(x0)
+        return torch.maximum(torch.minimum(x0, high), low)
 
     @property
     def process(self) -> NoiseProcess:

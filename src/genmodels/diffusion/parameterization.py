@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
+import torch
 from torch import Tensor
 
 from genmodels.errors import InvalidInputError
@@ -31,6 +32,7 @@ __all__ = [
     "Prediction",
     "append_dims",
     "denoiser_to_score",
+    "dynamic_threshold",
     "eps_to_score",
     "eps_to_x0",
     "prediction_target",
@@ -96,6 +98,23 @@ def v_to_eps(x_t: Tensor, v: Tensor, alpha: Tensor | float, sigma: Tensor | floa
 def denoiser_to_score(x_hat: Tensor, denoised: Tensor, sigma_hat: Tensor | float) -> Tensor:
     """Score of the EDM variable x̂ = x₀ + σ̂ ε: ∇ log p(x̂; σ̂) = (D(x̂; σ̂) − x̂) / σ̂²  (EDM eq. 3)."""
     return (denoised - x_hat) / append_dims(sigma_hat, x_hat.ndim) ** 2
+
+
+def dynamic_threshold(x0: Tensor, percentile: float) -> Tensor:
+    """Imagen's dynamic thresholding of x̂₀ for data in [−1, 1] (Saharia et al. 2022, §2.3).
+
+    Per sample, s = max(the ``percentile`` quantile of |x̂₀|, 1); x̂₀ is clamped to [−s, s]
+    and divided by s, so saturated pixels are pushed inwards instead of piling up at ±1.
+    For image data only; an option (`DDPMConfig.dynamic_threshold`), never a default.
+
+    Example:
+        >>> dynamic_threshold(torch.tensor([[0.5, 3.0]]), 1.0)
+        tensor([[0.1667, 1.0000]])
+    """
+    flat = x0.flatten(1).abs()
+    s = torch.quantile(flat.float(), percentile, dim=1).to(x0.dtype).clamp(min=1.0)
+    s = append_dims(s, x0.ndim)
+    return x0.clamp(-s, s) / s
 
 
 # ---- what a network predicts: one table for the loss target and for sampling ------------
