@@ -254,7 +254,9 @@ def _run(
     bar = tqdm(total=warmup + draws, disable=None if progress else True, leave=False)
     bar.set_description(f"{sampler} warm-up")
     t_start = time.perf_counter()
-    kernel, state, warm = window_adaptation(
+    # a kernel may bring its own warm-up (`Kernel.adaptation`, e.g. ChEES's cross-chain one)
+    adaptation = getattr(kernel_cls, "adaptation", None) or window_adaptation
+    kernel, state, warm = adaptation(
         kernel_cls,
         start.density,
         start.position,
