@@ -7,19 +7,22 @@ H(x, r) = -log p(x) + ½ rᵀ M⁻¹ r -> ``energy``, L -> ``num_steps``.
 
 Compilation: a batched leapfrog step of a small model is a few dozen tiny tensor ops plus
 an autograd pass, so its cost is Python and dispatch, not arithmetic. With the kernel
-option ``compile=True`` the step (position update, gradient by `torch.func`, momentum
-update) is one `torch.compile` graph, built once per log-density and shape and cached
-on the `LogDensity`; when compilation is unavailable or fails, a warning says so and the
-eager step runs instead. `compile_seconds` reports what compiling cost.
+option ``compile=True`` (or the default ``"auto"``, see `use_compile`) the step (position
+update, gradient by `torch.func`, momentum update) is one `torch.compile` graph, built once
+per log-density and shape and cached on the `LogDensity`; when compilation is unavailable
+or fails, a warning says so and the eager step runs instead. `compile_seconds` reports
+what compiling cost.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -97,9 +100,15 @@ def compile_seconds() -> float:
 
 
 def use_compile(mode: CompileMode) -> bool:
-    """Whether ``mode`` asks for compilation here (``"auto"``: when `torch.compile` exists
-    and dynamo supports this Python)."""
+    """Whether ``mode`` asks for compilation here.
+
+    ``"auto"`` compiles when dynamo supports this Python and the environment variable
+    ``GENMODELS_COMPILE`` is not ``0`` (the test suite sets it: compiling every test's
+    density would cost more than the tests themselves).
+    """
     if mode == "auto":
+        if os.environ.get("GENMODELS_COMPILE", "1") == "0":
+            return False
         is_supported = getattr(torch.compiler, "is_dynamo_supported", lambda: False)
         return bool(is_supported())
     if not isinstance(mode, bool):
@@ -148,24 +157,31 @@ def compiled(density: LogDensity, name: str, build: Callable[[], Callable], eage
     graph = torch.compile(build(), dynamic=False)
     state = {"ok": True, "first": True}
 
-    def call(*args):
-        if state["ok"]:
-            start = time.process_time()
-            try:
-                return graph(*args)
-            except Exception as error:  # any compiler failure: run eagerly
-                state["ok"] = False
-                warnings.warn(
-                    f"torch.compile of the {name} step failed ({type(error).__name__}: "
-                    f"{str(error).splitlines()[0] if str(error) else ''}); running eagerly",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            finally:
-                if state["first"]:
-                    state["first"] = False
-                    _COMPILE_CPU_SECONDS[0] += time.process_time() - start
-        return eager(*args)
+    def run(args: tuple) -> Any:
+        try:
+            return graph(*args)
+        except Exception as error:  # any compiler failure: run eagerly from now on
+            state["ok"] = False
+            first_line = str(error).splitlines()[0] if str(error) else ""
+            warnings.warn(
+                f"torch.compile of the {name} step failed ({type(error).__name__}: "
+                f"{first_line}); running eagerly",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return eager(*args)
+
+    def call(*args: Any) -> Any:
+        if not state["ok"]:
+            return eager(*args)
+        if not state["first"]:
+            return run(args)
+        state["first"] = False
+        start = time.process_time()
+        try:
+            return run(args)
+        finally:
+            _COMPILE_CPU_SECONDS[0] += time.process_time() - start
 
     cache[name] = call
     return call
@@ -208,8 +224,9 @@ class HMC(Kernel):
 
     Attributes:
         num_steps: mean number of leapfrog steps L.
-        compile: ``True`` runs the leapfrog step as one compiled graph (`leapfrog_fn`),
-            ``"auto"`` where `torch.compile` works; ``False`` (default) eager.
+        compile: ``True`` runs the leapfrog step as one compiled graph (`leapfrog_fn`);
+            ``"auto"`` (default) does so where `torch.compile` works (see `use_compile`);
+            ``False`` runs eagerly.
 
     Example:
         >>> from genmodels.mcmc.base import LogDensity
@@ -220,7 +237,7 @@ class HMC(Kernel):
     """
 
     num_steps: int = 10
-    compile: CompileMode = False
+    compile: CompileMode = "auto"
 
     def num_steps_per_chain(self, x0: Tensor, generator: torch.Generator) -> Tensor:
         """L_c uniform on ``[ceil(0.5 L), ceil(1.5 L)]`` per chain, ``[chains]``."""
