@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# Kernels compile their hot path by default ("auto"); compiling every test's density would
+# cost more than the tests: the suite runs eagerly (tests/mcmc/test_compiled.py compiles).
+os.environ["GENMODELS_COMPILE"] = "0"
+
 # Under pytest-xdist (`make test` runs 2 workers) each worker takes one core; alone, two.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 

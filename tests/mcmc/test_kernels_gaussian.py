@@ -39,7 +39,7 @@ def _moment_z_scores(x: torch.Tensor) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "sampler", ["rwmh", "mala", "hmc", pytest.param("nuts", marks=pytest.mark.slow)]
+    "sampler", ["rwmh", "mala", "hmc", "chees", pytest.param("nuts", marks=pytest.mark.slow)]
 )
 def test_kernel_recovers_gaussian_moments(sampler: str) -> None:
     draws = {"rwmh": 3000, "mala": 1500}.get(sampler, 250)

@@ -18,7 +18,7 @@ import pytest
 import torch
 from scipy import optimize, stats
 
-from genmodels.mcmc import HMC, MALA, NUTS, RWMH, ULA, LogDensity
+from genmodels.mcmc import HMC, MALA, NUTS, RWMH, ULA, ChEES, LogDensity
 
 WEIGHTS = (0.3, 0.7)
 LOCS = (-2.0, 1.0)
@@ -69,11 +69,12 @@ def _kernels(density: LogDensity) -> dict[str, object]:
         "mala": MALA(density, step_size=1.2),
         "hmc": HMC(density, step_size=0.6, num_steps=4),
         "nuts": NUTS(density, step_size=0.7, max_tree_depth=4),
+        "chees": ChEES(density, step_size=0.6, trajectory_length=2.0),
         "ula": ULA(density, step_size=1.2),
     }
 
 
-@pytest.mark.parametrize("name", ["rwmh", "mala", "hmc", "nuts", "ula"])
+@pytest.mark.parametrize("name", ["rwmh", "mala", "hmc", "nuts", "chees", "ula"])
 def test_transition_preserves_the_target(name: str, device) -> None:
     generator = torch.Generator(device=device).manual_seed(3)
     kernel = _kernels(LogDensity(log_prob, (1,)))[name]

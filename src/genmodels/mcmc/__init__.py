@@ -15,6 +15,7 @@ Example:
 
 from genmodels.mcmc.adaptation import DualAveraging, WelfordVariance, warmup_windows
 from genmodels.mcmc.base import ChainState, Info, Kernel, LogDensity, ScoreOnly, make_info
+from genmodels.mcmc.chees import ChEES, chees_adaptation
 from genmodels.mcmc.driver import MIN_DRAWS, ChainSamples, run_kernel, sample_chains
 from genmodels.mcmc.hmc import HMC
 from genmodels.mcmc.mala import MALA, ULA
@@ -32,6 +33,7 @@ __all__ = [
     "RWMH",
     "ULA",
     "AdaptationInfo",
+    "ChEES",
     "ChainSamples",
     "ChainSettings",
     "ChainState",
@@ -42,6 +44,7 @@ __all__ = [
     "ScoreOnly",
     "WelfordVariance",
     "as_log_density",
+    "chees_adaptation",
     "initial_positions",
     "make_info",
     "mode_positions",

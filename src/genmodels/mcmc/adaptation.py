@@ -18,10 +18,15 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "Adam",
     "DualAveraging",
     "DualAveragingState",
+    "PooledVariance",
     "WelfordVariance",
+    "chees_gradient",
     "find_reasonable_step_size",
+    "halton",
+    "harmonic_mean_accept",
     "warmup_windows",
 ]
 
@@ -186,3 +191,122 @@ def find_reasonable_step_size(
         if not bool(going.any()):
             break
     return step_size.clamp(1e-8, 1e3)
+
+
+def halton(index: int, base: int = 2) -> float:
+    """Element ``index`` (from 1) of the van der Corput sequence in ``base``, in (0, 1).
+
+    A quasi-random jitter: consecutive trajectory lengths cover (0, 1) evenly, which
+    makes the trajectory-length gradient of ChEES less noisy than uniform draws.
+
+    Example:
+        >>> [halton(i) for i in range(1, 5)]
+        [0.5, 0.25, 0.75, 0.125]
+    """
+    result, scale = 0.0, 1.0
+    while index > 0:
+        scale /= base
+        result += scale * (index % base)
+        index //= base
+    return result
+
+
+def harmonic_mean_accept(accept_prob: Tensor, divergent: Tensor) -> Tensor:
+    """The chains' harmonic-mean acceptance ``[1]`` (divergent chains left out; 0 when
+    none is left or any kept chain has acceptance 0). ChEES tunes a shared step size to
+    it: the harmonic mean is dominated by the worst chains, so no chain is left stuck."""
+    keep = ~divergent & torch.isfinite(accept_prob)
+    inverse = torch.where(keep, 1.0 / accept_prob.clamp(min=1e-10), 0.0).sum()
+    count = keep.sum()
+    mean = torch.where(count > 0, count / inverse.clamp(min=1e-30), 0.0)
+    return torch.nan_to_num(mean, nan=0.0).reshape(1)
+
+
+def chees_gradient(
+    proposed: Tensor,
+    momentum: Tensor,
+    initial: Tensor,
+    inverse_mass: Tensor,
+    accept_prob: Tensor,
+    divergent: Tensor,
+    elapsed: float,
+) -> float:
+    """d ChEES / d log T, estimated over the chains (Hoffman, Radul & Sountsov 2021, eq. 4).
+
+    ChEES = ¼ E[(‖θ' − E θ'‖² − ‖θ − E θ‖²)²]; each chain's term is
+    (‖θ' − m'‖² − ‖θ − m‖²) (θ' − m')ᵀ M⁻¹ρ' · t, with t = ``elapsed`` the jittered
+    trajectory length (the chain rule through log T). Terms are weighted by the acceptance
+    probability, divergent chains left out, and means are estimated across chains.
+
+    Args:
+        proposed, momentum: the proposal θ', ρ' before the Metropolis decision ``[chains, d]``.
+        initial: the positions the transition started from ``[chains, d]``.
+        inverse_mass: ``[chains, d]``; accept_prob, divergent: ``[chains]``.
+    """
+    weight = torch.where(divergent | ~torch.isfinite(accept_prob), 0.0, accept_prob)
+    finite = torch.isfinite(proposed).all(-1) & torch.isfinite(momentum).all(-1)
+    weight = torch.where(finite, weight, 0.0)
+    proposed = torch.where(finite[:, None], proposed, 0.0)
+    momentum = torch.where(finite[:, None], momentum, 0.0)
+    total = weight.sum()
+    if float(total) <= 1e-20:
+        return 0.0
+    mean_new = (weight[:, None] * proposed).sum(0) / total
+    centered_new = proposed - mean_new
+    centered_old = initial - initial.mean(0)
+    change = (centered_new**2).sum(-1) - (centered_old**2).sum(-1)
+    velocity = (centered_new * inverse_mass * momentum).sum(-1)
+    terms = elapsed * change * velocity
+    return float((weight * terms).sum() / total)
+
+
+@dataclass
+class Adam:
+    """Adam (Kingma & Ba 2015) on one scalar, maximising: ``step(gradient)`` returns the
+    change to add. β₁ = 0 by default, as the ChEES paper uses (a noisy gradient whose
+    optimum drifts while the step size and mass matrix adapt: no momentum to overshoot)."""
+
+    learning_rate: float = 0.05
+    beta1: float = 0.0
+    beta2: float = 0.95
+    eps: float = 1e-8
+    m: float = 0.0
+    v: float = 0.0
+    t: int = 0
+
+    def step(self, gradient: float) -> float:
+        """The ascent update for ``gradient`` (bias-corrected moments)."""
+        self.t += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * gradient
+        self.v = self.beta2 * self.v + (1 - self.beta2) * gradient**2
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
+        return self.learning_rate * m_hat / (math.sqrt(v_hat) + self.eps)
+
+
+class PooledVariance:
+    """Variance ``[d]`` of draws pooled over chains and iterations (float64 sums), with
+    Stan's regularisation towards 1e-3. ChEES shares one mass matrix across chains, so a
+    window of many chains estimates it well from few iterations."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.total: Tensor | None = None
+        self.total_sq: Tensor | None = None
+
+    def update(self, x: Tensor) -> None:
+        """Add the draws ``x`` ``[chains, d]``."""
+        x64 = x.double()
+        if self.total is None or self.total_sq is None:
+            self.total, self.total_sq = x64.sum(0), (x64**2).sum(0)
+        else:
+            self.total, self.total_sq = self.total + x64.sum(0), self.total_sq + (x64**2).sum(0)
+        self.n += x.shape[0]
+
+    def variance(self) -> Tensor:
+        """The regularised pooled variance ``[d]`` in float64 (needs two draws)."""
+        assert self.total is not None and self.total_sq is not None and self.n > 1
+        n = self.n
+        mean = self.total / n
+        var = ((self.total_sq - n * mean**2) / (n - 1)).clamp(min=0.0)
+        return (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0))

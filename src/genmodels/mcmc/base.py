@@ -21,7 +21,10 @@ Contract: what a kernel class must provide to run under `genmodels.mcmc.sample_c
 - ``target_accept``: the acceptance rate that dual averaging tunes ``Info.accept_prob`` to;
 - optionally ``needs_log_prob`` (default True; False if a score alone suffices) and an
   ``adjusted`` constructor option (kernels that can drop their Metropolis correction
-  are warmed up with it on; see `genmodels.mcmc.ULA`).
+  are warmed up with it on; see `genmodels.mcmc.ULA`);
+- optionally ``adaptation``, a class attribute: a warm-up function with
+  `genmodels.mcmc.window_adaptation`'s signature and result that `sample_chains` runs
+  instead of it (`genmodels.mcmc.ChEES` tunes parameters shared across chains).
 
 Subclassing `Kernel` (a frozen dataclass) gives the constructor, ``init`` and the defaults,
 so a new kernel writes only ``step``. Event shapes with more than one axis are flattened

@@ -361,7 +361,9 @@ def _run(
             recorder.add(t, state, info)
 
     t_start = time.perf_counter()
-    kernel, state, warm = window_adaptation(
+    # a kernel may bring its own warm-up (`Kernel.adaptation`, e.g. ChEES's cross-chain one)
+    adaptation = getattr(kernel_cls, "adaptation", None) or window_adaptation
+    kernel, state, warm = adaptation(
         kernel_cls,
         start.density,
         start.position,

@@ -1,24 +1,39 @@
 """Hamiltonian Monte Carlo with a jittered number of leapfrog steps (Duane et al. 1987;
-Neal 2011, "MCMC using Hamiltonian dynamics", section 5.4 on jitter).
+Neal 2011, "MCMC using Hamiltonian dynamics", section 5.4 on jitter), and the leapfrog
+step every gradient kernel shares, eager or compiled.
 
 Notation: x -> position (q), r -> momentum (p), ε -> ``step_size``, M⁻¹ -> ``inverse_mass``,
 H(x, r) = -log p(x) + ½ rᵀ M⁻¹ r -> ``energy``, L -> ``num_steps``.
+
+Compilation: a batched leapfrog step of a small model is a few dozen tiny tensor ops plus
+an autograd pass, so its cost is Python and dispatch, not arithmetic. With the kernel
+option ``compile=True`` (or the default ``"auto"``, see `use_compile`) the step (position
+update, gradient by `torch.func`, momentum update) is one `torch.compile` graph, built once
+per log-density and shape and cached on the `LogDensity`; when compilation is unavailable
+or fails, a warning says so and the eager step runs instead. `compile_seconds` reports
+what compiling cost.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from genmodels.catalogue import register_method
+from genmodels.errors import ConfigError
 from genmodels.mcmc.base import (
     ChainState,
     Info,
     Kernel,
+    LogDensity,
     as_per_chain,
     make_info,
     metropolis_accept,
@@ -26,7 +41,22 @@ from genmodels.mcmc.base import (
 )
 from genmodels.mcmc.settings import ChainSettings
 
-__all__ = ["HMC", "kinetic_energy", "leapfrog"]
+__all__ = [
+    "HMC",
+    "CompileMode",
+    "compile_seconds",
+    "compiled",
+    "functional_value_and_grad",
+    "kinetic_energy",
+    "leapfrog",
+    "leapfrog_fn",
+    "use_compile",
+]
+
+CompileMode = bool | str
+"""``True`` / ``False``, or ``"auto"``: compile when `torch.compile` is usable here."""
+
+_COMPILE_CPU_SECONDS = [0.0]
 
 # Energy error above which a trajectory counts as divergent (Stan, NumPyro, blackjax).
 DIVERGENCE_THRESHOLD = 1000.0
@@ -64,6 +94,118 @@ def leapfrog(
     return x_new, r_new, lp_new, grad_new
 
 
+def compile_seconds() -> float:
+    """CPU seconds this process has spent compiling kernels' hot paths (`compiled`)."""
+    return _COMPILE_CPU_SECONDS[0]
+
+
+def use_compile(mode: CompileMode) -> bool:
+    """Whether ``mode`` asks for compilation here.
+
+    ``"auto"`` compiles when dynamo supports this Python and the environment variable
+    ``GENMODELS_COMPILE`` is not ``0`` (the test suite sets it: compiling every test's
+    density would cost more than the tests themselves).
+    """
+    if mode == "auto":
+        if os.environ.get("GENMODELS_COMPILE", "1") == "0":
+            return False
+        is_supported = getattr(torch.compiler, "is_dynamo_supported", lambda: False)
+        return bool(is_supported())
+    if not isinstance(mode, bool):
+        raise ConfigError(f"compile must be true, false or 'auto', got {mode!r}")
+    return mode
+
+
+def functional_value_and_grad(density: LogDensity) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """``x [chains, d] -> (log p [chains], ∇ log p [chains, d])`` by `torch.func`, so that it
+    can be traced into a compiled graph (autograd.grad cannot). Chains are independent, so
+    the gradient of the sum over chains is every chain's own gradient."""
+    if density.score_fn is not None:
+        score_fn = density.score_fn
+
+        def with_score(x: Tensor) -> tuple[Tensor, Tensor]:
+            z = x.reshape(x.shape[0], *density.event_shape)
+            lp = torch.nan_to_num(density.fn(z), nan=-math.inf)
+            return lp, score_fn(z).reshape(x.shape)
+
+        return with_score
+
+    def total(x: Tensor) -> tuple[Tensor, Tensor]:
+        lp = density.fn(x.reshape(x.shape[0], *density.event_shape))
+        return lp.sum(), lp
+
+    grad_and_value = torch.func.grad_and_value(total, has_aux=True)
+
+    def value_and_grad(x: Tensor) -> tuple[Tensor, Tensor]:
+        grad, (_, lp) = grad_and_value(x)
+        return torch.nan_to_num(lp.detach(), nan=-math.inf), grad
+
+    return value_and_grad
+
+
+def compiled(density: LogDensity, name: str, build: Callable[[], Callable], eager: Callable):
+    """``build()`` under `torch.compile`, cached on ``density`` under ``name``, falling back
+    to ``eager`` (with one warning) when compiling or running the graph fails.
+
+    Kernels are rebuilt with every new step size during warm-up; the cache on the density
+    keeps the graph across them. The first call's CPU time (tracing and code generation)
+    is added to `compile_seconds`.
+    """
+    cache = density.__dict__.setdefault("_compiled_fns", {})
+    if name in cache:
+        return cache[name]
+    graph = torch.compile(build(), dynamic=False)
+    state = {"ok": True, "first": True}
+
+    def run(args: tuple) -> Any:
+        try:
+            return graph(*args)
+        except Exception as error:  # any compiler failure: run eagerly from now on
+            state["ok"] = False
+            first_line = str(error).splitlines()[0] if str(error) else ""
+            warnings.warn(
+                f"torch.compile of the {name} step failed ({type(error).__name__}: "
+                f"{first_line}); running eagerly",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return eager(*args)
+
+    def call(*args: Any) -> Any:
+        if not state["ok"]:
+            return eager(*args)
+        if not state["first"]:
+            return run(args)
+        state["first"] = False
+        start = time.process_time()
+        try:
+            return run(args)
+        finally:
+            _COMPILE_CPU_SECONDS[0] += time.process_time() - start
+
+    cache[name] = call
+    return call
+
+
+def leapfrog_fn(
+    density: LogDensity, mode: CompileMode = False
+) -> Callable[[Tensor, Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """`leapfrog` on ``density`` as ``(x, r, grad, eps, inverse_mass) -> (x', r', lp', grad')``:
+    eager (autograd), or one compiled graph when ``mode`` asks for it (see `compiled`)."""
+
+    def eager(x: Tensor, r: Tensor, g: Tensor, eps: Tensor, inv_mass: Tensor):
+        return leapfrog(density.value_and_grad, x, r, g, eps, inv_mass)
+
+    if not use_compile(mode):
+        return eager
+
+    def build() -> Callable:
+        value_and_grad = functional_value_and_grad(density)
+        return lambda x, r, g, eps, inv_mass: leapfrog(value_and_grad, x, r, g, eps, inv_mass)
+
+    return compiled(density, "leapfrog", build, eager)
+
+
 @register_method(
     "hmc",
     camp="chain",
@@ -82,6 +224,9 @@ class HMC(Kernel):
 
     Attributes:
         num_steps: mean number of leapfrog steps L.
+        compile: ``True`` runs the leapfrog step as one compiled graph (`leapfrog_fn`);
+            ``"auto"`` (default) does so where `torch.compile` works (see `use_compile`);
+            ``False`` runs eagerly.
 
     Example:
         >>> from genmodels.mcmc.base import LogDensity
@@ -92,27 +237,51 @@ class HMC(Kernel):
     """
 
     num_steps: int = 10
+    compile: CompileMode = "auto"
+
+    def num_steps_per_chain(self, x0: Tensor, generator: torch.Generator) -> Tensor:
+        """L_c uniform on ``[ceil(0.5 L), ceil(1.5 L)]`` per chain, ``[chains]``."""
+        low, high = math.ceil(0.5 * self.num_steps), math.ceil(1.5 * self.num_steps)
+        return torch.randint(low, high + 1, (x0.shape[0],), generator=generator, device=x0.device)
 
     def step(self, state: ChainState, generator: torch.Generator) -> tuple[ChainState, Info]:
+        n_steps = self.num_steps_per_chain(state.position, generator)
+        new, info, _ = self.transition(state, n_steps, generator)
+        return new, info
+
+    def transition(
+        self, state: ChainState, n_steps: Tensor, generator: torch.Generator
+    ) -> tuple[ChainState, Info, tuple[Tensor, Tensor]]:
+        """One HMC transition of ``n_steps`` ``[chains]`` leapfrog steps per chain.
+
+        Chains run their steps together; a chain that has done its own number keeps the
+        point it reached (its later steps are computed but not used).
+
+        Returns:
+            ``(state, info, (x_proposed, r_proposed))``: the proposal before the
+            Metropolis decision, which trajectory-length adaptation (ChEES) needs.
+        """
         x0, lp0, grad0 = state.position, state.log_prob, state.grad
         assert grad0 is not None
-        chains = x0.shape[0]
         inv_mass = self._inv_mass(x0)
         eps = as_per_chain(self.step_size, x0)  # [chains, 1]
         r0 = sample_momentum(inv_mass, x0, generator)
-        low, high = math.ceil(0.5 * self.num_steps), math.ceil(1.5 * self.num_steps)
-        n_steps = torch.randint(
-            low, high + 1, (chains,), generator=generator, device=x0.device
-        )  # [chains], L_c
+        step_fn = leapfrog_fn(self.density, self.compile)
         x, r, lp, grad = x0, r0, lp0, grad0
         x_end, r_end, lp_end, grad_end = x0, r0, lp0, grad0
-        for i in range(1, int(n_steps.max()) + 1):
-            x, r, lp, grad = leapfrog(self.density.value_and_grad, x, r, grad, eps, inv_mass)
-            stop = (n_steps == i)[:, None]
-            x_end = torch.where(stop, x, x_end)
-            r_end = torch.where(stop, r, r_end)
-            grad_end = torch.where(stop, grad, grad_end)
-            lp_end = torch.where(stop[:, 0], lp, lp_end)
+        ends = set(n_steps.unique().tolist())  # one host sync per transition
+        most = max(ends)
+        for i in range(1, most + 1):
+            x, r, lp, grad = step_fn(x, r, grad, eps, inv_mass)
+            if i < most and i in ends:
+                stop = (n_steps == i)[:, None]
+                x_end = torch.where(stop, x, x_end)
+                r_end = torch.where(stop, r, r_end)
+                grad_end = torch.where(stop, grad, grad_end)
+                lp_end = torch.where(stop[:, 0], lp, lp_end)
+        stop = (n_steps == most)[:, None]
+        x_end, r_end = torch.where(stop, x, x_end), torch.where(stop, r, r_end)
+        grad_end, lp_end = torch.where(stop, grad, grad_end), torch.where(stop[:, 0], lp, lp_end)
         energy0 = -lp0 + kinetic_energy(r0, inv_mass)
         energy_new = -lp_end + kinetic_energy(r_end, inv_mass)
         delta = torch.nan_to_num(energy_new - energy0, nan=math.inf)
@@ -125,4 +294,4 @@ class HMC(Kernel):
         info = make_info(
             accept_prob, accepted, delta > DIVERGENCE_THRESHOLD, n_steps, energy=energy0
         )
-        return new, info
+        return new, info, (x_end, r_end)

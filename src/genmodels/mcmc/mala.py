@@ -14,7 +14,9 @@ Dual averaging targets 0.574 for MALA (Roberts & Rosenthal 1998).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -28,6 +30,7 @@ from genmodels.mcmc.base import (
     make_info,
     metropolis_accept,
 )
+from genmodels.mcmc.hmc import CompileMode, compiled, functional_value_and_grad, use_compile
 from genmodels.mcmc.settings import ChainSettings
 
 __all__ = ["MALA", "ULA"]
@@ -46,6 +49,7 @@ class MALA(Kernel):
 
     Attributes:
         adjusted: apply the Metropolis–Hastings correction (``False`` gives ULA).
+        compile: as `genmodels.mcmc.HMC`'s: the gradient as one compiled graph.
 
     Example:
         >>> from genmodels.mcmc.base import LogDensity
@@ -57,6 +61,14 @@ class MALA(Kernel):
 
     target_accept: float = 0.574
     adjusted: bool = True
+    compile: CompileMode = "auto"
+
+    def _value_and_grad(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        """The density's value and gradient: autograd, or one compiled `torch.func` graph."""
+        if not use_compile(self.compile):
+            return self.density.value_and_grad
+        build = partial(functional_value_and_grad, self.density)
+        return compiled(self.density, "value_and_grad", build, self.density.value_and_grad)
 
     def _log_q(self, x_to: Tensor, x_from: Tensor, grad_from: Tensor, eps: Tensor) -> Tensor:
         """log q(x_to | x_from) up to a constant shared by both directions."""
@@ -71,7 +83,7 @@ class MALA(Kernel):
         inv_mass = self._inv_mass(x)
         xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         x_new = x + 0.5 * eps**2 * inv_mass * grad + eps * inv_mass.sqrt() * xi
-        lp_new, grad_new = self.density.value_and_grad(x_new)
+        lp_new, grad_new = self._value_and_grad()(x_new)
         # log MH ratio; for ULA it is only a diagnostic of discretisation error (NaN
         # when only a score is known), used by the step-size adaptation when available.
         log_ratio = (

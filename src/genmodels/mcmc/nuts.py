@@ -21,9 +21,11 @@ r_sum -> ρ summed over a (sub-)tree, energy0 -> H(θ₀, ρ₀), delta -> H - H
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -37,10 +39,25 @@ from genmodels.mcmc.base import (
     make_info,
     sample_momentum,
 )
-from genmodels.mcmc.hmc import DIVERGENCE_THRESHOLD, kinetic_energy, leapfrog
+from genmodels.mcmc.hmc import (
+    DIVERGENCE_THRESHOLD,
+    CompileMode,
+    compiled,
+    functional_value_and_grad,
+    kinetic_energy,
+    leapfrog,
+    use_compile,
+)
 from genmodels.mcmc.settings import ChainSettings
 
-__all__ = ["NUTS", "checkpoint_indices", "is_turning", "progressive_choice"]
+__all__ = [
+    "NUTS",
+    "add_leaf",
+    "checkpoint_indices",
+    "checkpoint_masks",
+    "is_turning",
+    "progressive_choice",
+]
 
 
 def is_turning(r_left: Tensor, r_right: Tensor, r_sum: Tensor, inverse_mass: Tensor) -> Tensor:
@@ -88,13 +105,38 @@ def progressive_choice(
     return take, log_w_new
 
 
-class _Trajectory(NamedTuple):
-    """The tree of every chain so far. Leaves are packed as ``[x | r | grad]`` ``[chains, 3d]``,
-    the sample as ``[x | log p | grad]`` ``[chains, 2d + 1]``; the rest are ``[chains]``."""
+class _Leaf(NamedTuple):
+    """One end of a trajectory, ``[chains, d]`` each (kept apart: no per-leaf cat/split)."""
 
-    left: Tensor
-    right: Tensor
-    proposal: Tensor
+    x: Tensor
+    r: Tensor
+    grad: Tensor
+
+
+class _Sample(NamedTuple):
+    """A trajectory's multinomial sample: position, log-density ``[chains]``, gradient."""
+
+    x: Tensor
+    log_prob: Tensor
+    grad: Tensor
+
+
+def _where(mask: Tensor, a: NamedTuple, b: NamedTuple) -> Any:
+    """Field-wise ``torch.where(mask, a, b)`` of two tuples of ``[chains, ...]`` tensors."""
+    return type(a)(
+        *(
+            torch.where(mask.reshape(-1, *([1] * (u.ndim - 1))), u, v)
+            for u, v in zip(a, b, strict=True)
+        )
+    )
+
+
+class _Trajectory(NamedTuple):
+    """The tree of every chain so far; the sums and flags are ``[chains]``."""
+
+    left: _Leaf
+    right: _Leaf
+    proposal: _Sample
     log_w: Tensor  # log Σ exp(-(H - H₀)) over the trajectory
     r_sum: Tensor  # [chains, d]
     sum_accept: Tensor
@@ -106,39 +148,81 @@ class _Trajectory(NamedTuple):
 
 
 class _SubTree(NamedTuple):
-    """A sub-tree being doubled onto one end: its last leaf, sample and sums (as above)."""
+    """A sub-tree being doubled onto one end: its last leaf, sample and sums, and the
+    momenta and momentum sums at the checkpoints of the iterative U-turn scheme
+    (``[max_tree_depth, chains, d]`` each)."""
 
-    leaf: Tensor
-    proposal: Tensor
+    leaf: _Leaf
+    proposal: _Sample
     log_w: Tensor
     r_sum: Tensor
     sum_accept: Tensor
     num_leaves: Tensor
     turning: Tensor
     divergent: Tensor
+    ckpt_r: Tensor
+    ckpt_r_sum: Tensor
 
 
-class _Checkpoints(NamedTuple):
-    """Momenta and momentum sums at the checkpoints of the iterative U-turn scheme,
-    ``[max_tree_depth, chains, d]`` each, written in place."""
+@functools.lru_cache(maxsize=4096)
+def _mask_tensors(k: int, max_tree_depth: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    write, check = checkpoint_masks(k, max_tree_depth)
+    return torch.tensor(write, device=device), torch.tensor(check, device=device)
 
-    r: Tensor
-    r_sum: Tensor
 
-    def turning(self, k: int, r: Tensor, r_sum: Tensor, inverse_mass: Tensor) -> Tensor:
-        """Whether a balanced sub-tree that leaf ``k`` closes U-turns ``[chains]``.
+def checkpoint_masks(k: int, max_tree_depth: int) -> tuple[list[bool], list[bool]]:
+    """Which checkpoint slots leaf ``k`` writes (even leaves open one at ``idx_max``) and
+    which it checks (odd leaves close the sub-trees of slots ``idx_min..idx_max``), as
+    masks over all slots: fixed shapes, so one compiled graph serves every leaf."""
+    idx_min, idx_max = checkpoint_indices(k)
+    slots = range(max_tree_depth)
+    if k % 2 == 0:
+        return [i == idx_max for i in slots], [False] * max_tree_depth
+    return [False] * max_tree_depth, [idx_min <= i <= idx_max for i in slots]
 
-        Even leaves open a checkpoint (and close nothing); odd leaves close the sub-trees
-        whose checkpoints are ``idx_min..idx_max`` and check each of them.
-        """
-        idx_min, idx_max = checkpoint_indices(k)
-        if k % 2 == 0:
-            self.r[idx_max] = r
-            self.r_sum[idx_max] = r_sum
-            return torch.zeros(r.shape[0], dtype=torch.bool, device=r.device)
-        r_c = self.r[idx_min : idx_max + 1]  # [m, chains, d]
-        sub_sum = r_sum - self.r_sum[idx_min : idx_max + 1] + r_c
-        return is_turning(r_c, r, sub_sum, inverse_mass).any(0)
+
+def add_leaf(
+    value_and_grad: Callable[[Tensor], tuple[Tensor, Tensor]],
+    sub: _SubTree,
+    active: Tensor,
+    eps: Tensor,
+    inverse_mass: Tensor,
+    energy0: Tensor,
+    write: Tensor,
+    check: Tensor,
+    u: Tensor,
+) -> _SubTree:
+    """Add one leaf to every chain's sub-tree: one leapfrog step from its last leaf, the
+    multinomial choice (``u`` ``[chains]`` uniform draws), the sums, and the divergence and
+    U-turn checks. A pure tensor function (``write``/``check`` from `checkpoint_masks`),
+    run eagerly or as one compiled graph.
+
+    A chain that stopped (``~active``) gets log-weight -inf, which masks it out of every
+    sum without a `where` per accumulator.
+    """
+    x, r, lp, g = leapfrog(value_and_grad, *sub.leaf, eps, inverse_mass)
+    delta = torch.nan_to_num(-lp + kinetic_energy(r, inverse_mass) - energy0, nan=math.inf)
+    log_w_leaf = torch.where(active, -delta, -math.inf)  # log exp(-(H - H0))
+    log_w = torch.logaddexp(sub.log_w, log_w_leaf)
+    take = u < (log_w_leaf - log_w).exp()  # progressive (multinomial) choice
+    r_sum = sub.r_sum + r * active[:, None]
+    ckpt_r = torch.where(write[:, None, None], r, sub.ckpt_r)
+    ckpt_r_sum = torch.where(write[:, None, None], r_sum, sub.ckpt_r_sum)
+    # the sub-trees leaf k closes, checked at their checkpoints (all slots, masked)
+    closed_sum = r_sum - ckpt_r_sum + ckpt_r
+    turning = (is_turning(ckpt_r, r, closed_sum, inverse_mass) & check[:, None]).any(0)
+    return _SubTree(
+        leaf=_where(active, _Leaf(x, r, g), sub.leaf),
+        proposal=_where(take, _Sample(x, lp, g), sub.proposal),
+        log_w=log_w,
+        r_sum=r_sum,
+        sum_accept=sub.sum_accept + log_w_leaf.clamp(max=0.0).exp(),
+        num_leaves=sub.num_leaves + active,
+        turning=sub.turning | (active & turning),
+        divergent=sub.divergent | (active & (delta > DIVERGENCE_THRESHOLD)),
+        ckpt_r=ckpt_r,
+        ckpt_r_sum=ckpt_r_sum,
+    )
 
 
 def _start(x0: Tensor, r0: Tensor, lp0: Tensor, grad0: Tensor) -> _Trajectory:
@@ -146,11 +230,11 @@ def _start(x0: Tensor, r0: Tensor, lp0: Tensor, grad0: Tensor) -> _Trajectory:
     chains = x0.shape[0]
     no = torch.zeros(chains, dtype=torch.bool, device=x0.device)
     zero = torch.zeros(chains, dtype=torch.long, device=x0.device)
-    leaf = torch.cat([x0, r0, grad0], dim=1)
+    leaf = _Leaf(x0, r0, grad0)
     return _Trajectory(
         left=leaf,
         right=leaf,
-        proposal=torch.cat([x0, lp0[:, None], grad0], dim=1),
+        proposal=_Sample(x0, lp0, grad0),
         log_w=x0.new_zeros(chains),
         r_sum=r0.clone(),
         sum_accept=x0.new_zeros(chains),
@@ -171,19 +255,18 @@ def _merge(
 ) -> _Trajectory:
     """Add the sub-tree to the end it grew from: biased progressive sampling (never into a
     sub-tree that U-turned or diverged), then the U-turn check of the whole trajectory."""
-    d = tree.r_sum.shape[1]
     building = ~tree.done  # the chains that doubled their tree at this depth
     p_move = (sub.log_w - tree.log_w).exp().clamp(max=1.0)
     p_move = torch.where(sub.turning | sub.divergent, 0.0, p_move)
     take = building & (_uniform(tree.log_w, generator) < p_move)
-    right = torch.where((building & going_right)[:, None], sub.leaf, tree.right)
-    left = torch.where((building & ~going_right)[:, None], sub.leaf, tree.left)
+    right = _where(building & going_right, sub.leaf, tree.right)
+    left = _where(building & ~going_right, sub.leaf, tree.left)
     r_sum = tree.r_sum + sub.r_sum
-    turning = is_turning(left[:, d : 2 * d], right[:, d : 2 * d], r_sum, inverse_mass)
+    turning = is_turning(left.r, right.r, r_sum, inverse_mass)
     return _Trajectory(
         left=left,
         right=right,
-        proposal=torch.where(take[:, None], sub.proposal, tree.proposal),
+        proposal=_where(take, sub.proposal, tree.proposal),
         log_w=torch.where(building, torch.logaddexp(tree.log_w, sub.log_w), tree.log_w),
         r_sum=r_sum,
         sum_accept=tree.sum_accept + sub.sum_accept,
@@ -208,6 +291,10 @@ class NUTS(Kernel):
 
     Attributes:
         max_tree_depth: a tree has at most ``2**max_tree_depth - 1`` leapfrog steps.
+        compile: ``True`` runs each leaf (leapfrog, gradient by `torch.func`, multinomial
+            choice, U-turn checks) as one `torch.compile` graph; ``"auto"`` (default) does
+            so where `torch.compile` works (`genmodels.mcmc.hmc.use_compile`); ``False``
+            runs eagerly (and computes gradients only for the chains still building).
 
     Example:
         >>> from genmodels.mcmc.base import LogDensity
@@ -218,9 +305,11 @@ class NUTS(Kernel):
     """
 
     max_tree_depth: int = 10
+    compile: CompileMode = "auto"
 
     # With many chains, a gradient is computed only for the chains still building their
     # sub-tree once fewer than this fraction of them are left (gather, evaluate, scatter).
+    # Eager mode only: a compiled leaf has fixed shapes.
     compact_below: float = 0.5
     compact_min_chains: int = 64
 
@@ -234,45 +323,20 @@ class NUTS(Kernel):
                 return lp, torch.zeros_like(x).index_copy_(0, idx, g_active)
         return self.density.value_and_grad(x)
 
-    def _add_leaf(
-        self,
-        sub: _SubTree,
-        k: int,
-        active: Tensor,
-        eps: Tensor,
-        inverse_mass: Tensor,
-        energy0: Tensor,
-        checkpoints: _Checkpoints,
-        generator: torch.Generator,
-    ) -> _SubTree:
-        """Leaf ``k`` of the sub-tree: one leapfrog step from its last leaf, the
-        multinomial choice, the sums, and the divergence and U-turn checks.
+    def _leaf_fn(self) -> Callable[..., _SubTree]:
+        """`add_leaf` on this density: eager (with compaction), or one compiled graph."""
 
-        A chain that stopped (``~active``) gets log-weight -inf, which masks it out of every
-        sum without a `where` per accumulator.
-        """
-        d = sub.r_sum.shape[1]
-        x, r, g = sub.leaf.split(d, dim=1)
-        x, r, lp, g = leapfrog(
-            lambda z: self._value_and_grad(z, active), x, r, g, eps, inverse_mass
-        )
-        delta = torch.nan_to_num(-lp + kinetic_energy(r, inverse_mass) - energy0, nan=math.inf)
-        log_w_leaf = torch.where(active, -delta, -math.inf)  # log exp(-(H - H0))
-        take, log_w = progressive_choice(sub.log_w, log_w_leaf, generator)
-        r_sum = sub.r_sum + r * active[:, None]
-        turning = active & checkpoints.turning(k, r, r_sum, inverse_mass)
-        return _SubTree(
-            leaf=torch.where(active[:, None], torch.cat([x, r, g], dim=1), sub.leaf),
-            proposal=torch.where(
-                take[:, None], torch.cat([x, lp[:, None], g], dim=1), sub.proposal
-            ),
-            log_w=log_w,
-            r_sum=r_sum,
-            sum_accept=sub.sum_accept + log_w_leaf.clamp(max=0.0).exp(),
-            num_leaves=sub.num_leaves + active,
-            turning=sub.turning | turning,
-            divergent=sub.divergent | (active & (delta > DIVERGENCE_THRESHOLD)),
-        )
+        def eager(sub: _SubTree, active: Tensor, *rest: Tensor) -> _SubTree:
+            return add_leaf(lambda z: self._value_and_grad(z, active), sub, active, *rest)
+
+        if not use_compile(self.compile):
+            return eager
+
+        def build() -> Callable[..., _SubTree]:
+            value_and_grad = functional_value_and_grad(self.density)
+            return lambda *args: add_leaf(value_and_grad, *args)
+
+        return compiled(self.density, "nuts_leaf", build, eager)
 
     def _build_subtree(
         self,
@@ -282,14 +346,14 @@ class NUTS(Kernel):
         eps: Tensor,
         inverse_mass: Tensor,
         energy0: Tensor,
-        checkpoints: _Checkpoints,
         generator: torch.Generator,
     ) -> _SubTree:
         """Up to ``2**depth`` leaves from the chosen end of every chain's trajectory; a chain
         stops early at a divergence or a U-turn of one of the sub-tree's own sub-trees."""
         eps_dir = torch.where(going_right[:, None], eps, -eps)  # [chains, 1]
+        ckpt = tree.r_sum.new_zeros(self.max_tree_depth, *tree.r_sum.shape)
         sub = _SubTree(
-            leaf=torch.where(going_right[:, None], tree.right, tree.left),
+            leaf=_where(going_right, tree.right, tree.left),
             proposal=tree.proposal,
             log_w=torch.full_like(tree.log_w, -math.inf),
             r_sum=torch.zeros_like(tree.r_sum),
@@ -297,13 +361,25 @@ class NUTS(Kernel):
             num_leaves=torch.zeros_like(tree.num_leaves),
             turning=torch.zeros_like(tree.done),
             divergent=torch.zeros_like(tree.done),
+            ckpt_r=ckpt,
+            ckpt_r_sum=ckpt.clone(),
         )
+        leaf_fn = self._leaf_fn()
+        device = tree.done.device
         stopped = tree.done
         for k in range(2**depth):
             if k > 0 and bool(stopped.all()):
                 break
-            sub = self._add_leaf(
-                sub, k, ~stopped, eps_dir, inverse_mass, energy0, checkpoints, generator
+            write, check = _mask_tensors(k, self.max_tree_depth, device)
+            sub = leaf_fn(
+                sub,
+                ~stopped,
+                eps_dir,
+                inverse_mass,
+                energy0,
+                write,
+                check,
+                _uniform(tree.log_w, generator),
             )
             stopped = tree.done | sub.turning | sub.divergent
         return sub
@@ -311,28 +387,20 @@ class NUTS(Kernel):
     def step(self, state: ChainState, generator: torch.Generator) -> tuple[ChainState, Info]:
         x0, lp0, grad0 = state.position, state.log_prob, state.grad
         assert grad0 is not None
-        chains, d = x0.shape
         inv_mass = self._inv_mass(x0)
         eps = as_per_chain(self.step_size, x0)  # [chains, 1]
         r0 = sample_momentum(inv_mass, x0, generator)
         energy0 = -lp0 + kinetic_energy(r0, inv_mass)  # H(θ₀, ρ₀)
         tree = _start(x0, r0, lp0, grad0)
-        checkpoints = _Checkpoints(
-            x0.new_zeros(self.max_tree_depth, chains, d),
-            x0.new_zeros(self.max_tree_depth, chains, d),
-        )
         for j in range(self.max_tree_depth):
             # every chain doubles its own tree, in its own random direction
             going_right = _uniform(x0, generator) < 0.5
-            sub = self._build_subtree(
-                j, tree, going_right, eps, inv_mass, energy0, checkpoints, generator
-            )
+            sub = self._build_subtree(j, tree, going_right, eps, inv_mass, energy0, generator)
             tree = _merge(tree, sub, going_right, inv_mass, generator)
             if bool(tree.done.all()):
                 break
-        x_new, lp_new, grad_new = tree.proposal.split([d, 1, d], dim=1)
         accept_prob = tree.sum_accept / tree.num_leaves.clamp(min=1)
         info = make_info(
             accept_prob, tree.moved, tree.divergent, tree.num_leaves, tree.depth, energy0
         )
-        return ChainState(x_new, lp_new[:, 0], grad_new), info
+        return ChainState(*tree.proposal), info
