@@ -37,12 +37,18 @@ from tqdm.auto import tqdm
 
 from genmodels.errors import DistributedError, InvalidInputError
 from genmodels.samples import Samples
-from genmodels.training.distributed import TIMEOUT_ENV, DistInfo, init_distributed
+from genmodels.training.distributed import (
+    TIMEOUT_ENV,
+    DistInfo,
+    init_distributed,
+    is_main_process,
+)
 
 __all__ = [
     "chunk_seed",
     "default_batch_size",
     "gather_objects",
+    "is_main_process",
     "join",
     "merge_chain_samples",
     "rank_seed",

@@ -89,13 +89,17 @@ def run_mcmc(
     init_spread: float = 2.0,
     progress: bool = True,
     plots: bool = True,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Run chains on a registered target and write ``summary.json``, ``posterior.nc``, plots.
 
+    Under `torchrun` each rank runs its share of the chains (`sharded_chains`) and rank 0
+    gathers them and writes.
+
     Returns:
-        the summary (the content of ``summary.json``).
+        the summary (the content of ``summary.json``); ``None`` on ranks other than 0.
     """
     from genmodels.catalogue import get_method
+    from genmodels.distributed import join, sharded_chains
     from genmodels.io import atomic_path, write_json
     from genmodels.mcmc import sample_chains
     from genmodels.mcmc.driver import chain_bytes
@@ -117,22 +121,29 @@ def run_mcmc(
     dim = math.prod(target.event_shape)
     what = f"{chains} chains x {draws} draws in {dim} dimensions"
     check_allocation(chain_bytes(chains, draws, dim) + tensor_bytes(3, chains, draws, dim), what)
-    if spec.camp == "hybrid":
-        values = {"chains": chains, "draws": draws, "warmup": warmup}
-        settings = config_from_dict(spec.settings, values, where=sampler)
-        result = spec.build(target, settings, seed=seed, progress=progress).samples
-    else:
-        result = sample_chains(
+    start = _start(target, init, chains)
+    progress = progress and join().rank == 0  # under torchrun: one bar, rank 0's
+
+    def run(chains: int, seed: int, part: range) -> Any:  # this rank's share (all: one process)
+        if spec.camp == "hybrid":
+            values = {"chains": chains, "draws": draws, "warmup": warmup}
+            settings = config_from_dict(spec.settings, values, where=sampler)
+            return spec.build(target, settings, seed=seed, progress=progress).samples
+        return sample_chains(
             target,
             sampler,
             chains=chains,
             draws=draws,
             warmup=warmup,
-            init=_start(target, init, chains),
+            init=None if start is None else start[part.start : part.stop],
             init_spread=init_spread,
             seed=seed,
             progress=progress,
         )
+
+    result = sharded_chains(run, chains, seed)  # under torchrun: gathered on rank 0
+    if result is None:  # another rank's chains: rank 0 writes the run
+        return None
     names = target.param_names()
     summary = _summary(result, target_name, sampler, warmup, seed, names)
     write_json(out / "summary.json", summary)
@@ -201,6 +212,8 @@ def mcmc_command(
         progress=progress and not as_json,
         plots=plots,
     )
+    if summary is None:  # not rank 0
+        return
     if as_json:
         echo_json(summary)
     else:
