@@ -111,7 +111,10 @@ def join(device: torch.device | None = None) -> DistInfo:
     """
     device = torch.get_default_device() if device is None else torch.device(device)
     if world_size() > 1 and not dist.is_initialized():
-        info = init_distributed(device)
+        try:
+            info = init_distributed(device)
+        except (RuntimeError, dist.DistError) as e:  # a rank never arrived at the rendezvous
+            raise _peer_error(e) from None
         atexit.register(_leave)
         return info
     if dist.is_initialized():
@@ -147,12 +150,19 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any] | None:
     try:
         dist.gather_object(obj, out, dst=0)
     except (RuntimeError, dist.DistError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DistributedError(
-            f"rank {info.rank}: another rank failed or did not answer within the timeout "
-            f"(${TIMEOUT_ENV}); see its error above ({first[:160]})"
-        ) from None
+        raise _peer_error(e) from None
     return out
+
+
+def _peer_error(e: BaseException) -> DistributedError:
+    """A backend's failure as one line: which rank is where, and the backend's own reason."""
+    text = str(e).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    reason = first.split("] ", 1)[-1]  # gloo prefixes its source file and line
+    return DistributedError(
+        f"another rank failed or did not answer within ${TIMEOUT_ENV} seconds (its error, if "
+        f"any, is above); {reason[:120]}"
+    )
 
 
 def _chunk_options(options: dict[str, Any], start: int, size: int) -> dict[str, Any]:
