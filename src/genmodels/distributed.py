@@ -336,8 +336,8 @@ def _merge_info(parts: list[Samples], chains: list[int], stats: dict[str, Tensor
             merged[key] = sum(values)
         elif key.startswith(_MAX_INFO):
             merged[key] = max(values)
-        elif key == "draws":
-            merged[key] = min(values)
+        elif key == "draws":  # what is kept: every rank's draws cut to the fewest
+            merged[key] = float(min(p.x.shape[1] for p in parts))
         else:
             merged[key] = sum(v * c for v, c in zip(values, chains, strict=True)) / sum(chains)
     accept = stats.get("accept_prob")
