@@ -114,6 +114,23 @@ def ddpm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.parametrize("command", ["compare", "evaluate"])
+def test_commands_that_do_not_shard_refuse_torchrun_in_one_line(cli, monkeypatch, command):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    args = ["--out", "unused"] if command == "compare" else ["x.npz", "--target", "two_moons"]
+    monkeypatch.setenv("RANK", "1")
+    quiet = cli(command, *args)
+    assert quiet.returncode == 2 and quiet.stderr == ""  # only rank 0 says why
+    monkeypatch.setenv("RANK", "0")
+    result = cli(command, *args)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"genmodels: error (rank 0 of 2): `genmodels {command}` does not run under torchrun: "
+        + ("run it in one process (`train` and `sample` scale out)" if command == "compare"
+           else "run it in one process (its pairwise sums run in blocks)")
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_sharded_sample_matches_one_process(tmp_path: Path, cli, ddpm_run: Path) -> None:
     options = ("-n", "2500", "--batch-size", "300", "--seed", "4", "--steps", "8")

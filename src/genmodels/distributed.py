@@ -131,8 +131,11 @@ def _leave() -> None:
 
 
 def refuse_distributed(command: str, why: str) -> None:
-    """Under `torchrun`, refuse ``command`` in one line instead of running it W times."""
+    """Under `torchrun`, refuse ``command`` in one line (rank 0's; the other ranks exit with
+    the same code in silence) instead of running it W times over the same files."""
     if world_size() > 1:
+        if int(os.environ.get("RANK", "0")) != 0:
+            raise SystemExit(2)
         raise InvalidInputError(f"`genmodels {command}` does not run under torchrun: {why}")
 
 

@@ -9,6 +9,7 @@ import typer
 
 from genmodels.checks import check_seed
 from genmodels.cli.app import app, echo_json
+from genmodels.distributed import refuse_distributed
 from genmodels.metrics import evaluate_samples
 from genmodels.samples import load_samples
 from genmodels.targets import get_target
@@ -38,6 +39,7 @@ def evaluate_command(
 ) -> None:
     """Score samples against a target: MMD (with its floor), energy distance, sliced
     Wasserstein and mode metrics; Fréchet distance and precision/recall for images."""
+    refuse_distributed("evaluate", "run it in one process (its pairwise sums run in blocks)")
     check_seed(seed)
     samples = load_samples(file)
     target_obj = get_target(target)
