@@ -477,6 +477,8 @@ SAMPLE = [
     _case("sample", "{run}", "--n", "ten", "--out", "{out}.npz"),
     _case("sample", "{run}", "--n", "100000000000000", "--out", "{out}.npz"),
     _case("sample", "{run}", "--steps", "0", "--out", "{out}.npz"),
+    _case("sample", "{run}", "--batch-size", "0", "--out", "{out}.npz"),
+    _case("sample", "{run}", "--batch-size", "many", "--out", "{out}.npz"),
     _case("sample", "{run}", "--sampler", "ddim", "--out", "{out}.npz"),
     _case("sample", "{run}", "--label", "1", "--out", "{out}.npz"),
     _case("sample", "{run}", "--guidance", "2", "--out", "{out}.npz"),
@@ -506,6 +508,8 @@ LIKELIHOOD = [
     _case(*_L, "--n", "x"),
     _case(*_L, "--device", "no_such_device"),
     _case(*_L, "--seed", HUGE),
+    _case(*_L, "--batch-size", "0"),
+    _case(*_L, "--batch-size", "-5"),
 ]
 
 EVALUATE = [

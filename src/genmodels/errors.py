@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "DistributedError",
     "GenmodelsError",
     "InvalidInputError",
     "NotApplicableError",
@@ -47,3 +48,7 @@ class TrainingDivergedError(GenmodelsError):
 
 class RunLockedError(GenmodelsError):
     """Another process is writing this run directory (it holds the directory's lock)."""
+
+
+class DistributedError(GenmodelsError):
+    """Another rank of a `torchrun` job failed or did not answer within the timeout."""

@@ -6,6 +6,7 @@ and one line on stderr; `--json` prints machine-readable output on stdout.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -32,7 +33,9 @@ except ImportError:  # older Typer re-raises click's
 
 def _fail(message: str, code: int = 2) -> None:
     first_line = message.strip().splitlines()[0] if message.strip() else "error"
-    print(f"genmodels: error: {first_line}", file=sys.stderr)
+    world = os.environ.get("WORLD_SIZE", "1")
+    where = f" (rank {os.environ.get('RANK', '?')} of {world})" if world not in ("", "1") else ""
+    print(f"genmodels: error{where}: {first_line}", file=sys.stderr)
     sys.exit(code)
 
 

@@ -12,6 +12,7 @@ import typer
 from genmodels.checks import check_seed
 from genmodels.cli.app import app, echo_json
 from genmodels.compare import DEFAULT_METHODS, load_settings, run_comparison
+from genmodels.distributed import refuse_distributed
 from genmodels.errors import InvalidInputError
 from genmodels.io import check_output_dir
 
@@ -81,6 +82,7 @@ def compare_command(
     every method's settings checked before any runs; 1 when a method failed while running,
     after the others finished and results.json and the report were written.
     """
+    refuse_distributed("compare", "run it in one process (`train` and `sample` scale out)")
     check_output_dir(out)
     if seed is not None:
         check_seed(seed)

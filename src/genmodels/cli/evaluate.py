@@ -9,6 +9,7 @@ import typer
 
 from genmodels.checks import check_seed
 from genmodels.cli.app import app, echo_json
+from genmodels.distributed import refuse_distributed
 from genmodels.metrics import check_sample, evaluate_samples
 from genmodels.samples import Samples, load_samples
 from genmodels.targets import DataTarget, Target, get_target
@@ -79,6 +80,7 @@ def evaluate_command(
     Against a vector data file the samples are in the data's own units (as `genmodels
     sample` writes them) and are scored against its held-out test split.
     """
+    refuse_distributed("evaluate", "run it in one process (its pairwise sums run in blocks)")
     check_seed(seed)
     samples = load_samples(file)
     target_obj = _target_for(target, samples)

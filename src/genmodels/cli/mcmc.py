@@ -88,8 +88,11 @@ def _check_hybrid_options(sampler: str, device: Any, save_warmup: bool) -> None:
         raise InvalidInputError(f"--save-warmup keeps a chain kernel's warm-up; {sampler} has none")
 
 
-def _sample(spec: Any, target: Any, args: dict[str, Any], device: Any, progress: bool) -> Any:
-    """The run's draws: a hybrid (fit, then chains) or `sample_chains`."""
+def _sample(
+    spec: Any, target: Any, args: dict[str, Any], start: Any, device: Any, progress: bool
+) -> Any:
+    """The run's draws: a hybrid (fit, then chains) or `sample_chains` from ``start`` (None:
+    the library's random start)."""
     from genmodels.mcmc import sample_chains
     from genmodels.training.config import config_from_dict
 
@@ -103,7 +106,7 @@ def _sample(spec: Any, target: Any, args: dict[str, Any], device: Any, progress:
         chains=args["chains"],
         draws=args["draws"],
         warmup=args["warmup"],
-        init=_start(target, args["init"], args["chains"]),
+        init=start,
         init_spread=args["init_spread"],
         seed=args["seed"],
         progress=progress,
@@ -144,8 +147,11 @@ def run_mcmc(
     dim: int | None = None,
     device: str = "cpu",
     save_warmup: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Run chains on a target and write ``summary.json``, ``posterior.nc`` and plots.
+
+    Under `torchrun` each rank runs its share of the chains (`sharded_chains`) and rank 0
+    gathers them and writes.
 
     Args:
         target_name: a registered target or ``model.py:NAME`` (`resolve_target`).
@@ -154,10 +160,11 @@ def run_mcmc(
         save_warmup: keep the warm-up in ``posterior.nc`` (``warmup_posterior``, ...).
 
     Returns:
-        the summary (the content of ``summary.json``).
+        the summary (the content of ``summary.json``); ``None`` on ranks other than 0.
     """
     from genmodels.catalogue import get_method
     from genmodels.device import resolve_device
+    from genmodels.distributed import join, sharded_chains
     from genmodels.mcmc.driver import chain_bytes
     from genmodels.memory import check_allocation, tensor_bytes
     from genmodels.targets.user_density import check_log_prob, resolve_target
@@ -189,7 +196,17 @@ def run_mcmc(
         "init_spread": init_spread,
         "save_warmup": save_warmup,
     }
-    result = _sample(spec, target, args, torch_device, progress)
+    start = _start(target, init, chains)
+    progress = progress and join().rank == 0  # under torchrun: one bar, rank 0's
+
+    def run(n: int, rank_seed: int, part: range) -> Any:  # this rank's share (all: one process)
+        share = {**args, "chains": n, "seed": rank_seed}
+        points = None if start is None else start[part.start : part.stop]
+        return _sample(spec, target, share, points, torch_device, progress)
+
+    result = sharded_chains(run, chains, seed)  # under torchrun: gathered on rank 0
+    if result is None:  # another rank's chains: rank 0 writes the run
+        return None
     summary = _summary(result, target_name, sampler, warmup, seed, target.param_names())
     summary["device"] = str(torch_device)
     _write_outputs(result, target, summary, out, plots)
@@ -266,6 +283,8 @@ def mcmc_command(
         device=device,
         save_warmup=save_warmup,
     )
+    if summary is None:  # not rank 0
+        return
     if as_json:
         echo_json(summary)
     else:

@@ -19,6 +19,11 @@ _RESUME_HELP = (
     "Continue from the newest complete checkpoint in --out, with the run's own settings; "
     "--steps may grow (to extend the run), other changed train settings need --override."
 )
+_N_HELP = "Number of samples (-n under torchrun, whose own parser takes --n for --nnodes)."
+_BATCH_HELP = (
+    "Samples per chunk (default 1000, images 250): each chunk's noise is seeded by (seed, "
+    "chunk), so the samples depend on it but not on the number of torchrun ranks."
+)
 _OVERRIDE_HELP = (
     "With --resume: apply train settings (--set train.lr=...) that differ from the run's, "
     "and record them in config.json. The target and model config never change."
@@ -369,10 +374,36 @@ def _check_samples(x: torch.Tensor, out: Path) -> None:
         )
 
 
+def _sample_options(
+    model: Any,
+    run_dir: Path,
+    method: str,
+    sampler: str | None,
+    steps: int | None,
+    label: int | None,
+    guidance: float | None,
+) -> dict[str, Any]:
+    """The options of ``model.sample`` that the command line gave."""
+    options: dict[str, Any] = {}
+    if label is not None:
+        if getattr(model, "num_classes", 0) == 0:
+            raise InvalidInputError(
+                f"{run_dir} holds a {method} trained without classes; --label needs a "
+                "class-conditional model (train it with --set model.num_classes=K)"
+            )
+        options["labels"] = label
+        options["guidance"] = 0.0 if guidance is None else guidance
+    if sampler is not None:
+        options["sampler"] = sampler
+    if steps is not None:
+        options["steps"] = steps
+    return options
+
+
 @app.command("sample")
 def sample_command(
     run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
-    n: int = typer.Option(1000, "--n", help="Number of samples."),
+    n: int = typer.Option(1000, "--n", "-n", help=_N_HELP),
     out: Path = typer.Option(..., "--out", help="The .npz to write (array x, nfe, seconds)."),
     sampler: str | None = typer.Option(
         None, "--sampler", help="Solver (diffusion models; any registered one of its families)."
@@ -388,16 +419,19 @@ def sample_command(
     animate: Path | None = typer.Option(None, "--animate", help="Write the trajectory as GIF."),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA weights (default)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help=_BATCH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Sample a trained model; writes FILE.npz (and a GIF of the trajectory with --animate).
 
     Refused with exit 2 and one line: an output that would overwrite the run's own files, is
     a directory or cannot be written; a checkpoint with NaN or inf weights; and samples that
-    come out NaN or inf (their count is named and nothing is written).
+    come out NaN or inf (their count is named and nothing is written). Under `torchrun`
+    the chunks are split over the ranks and rank 0 writes (`genmodels.distributed`).
     """
-    from genmodels.checks import check_seed
+    from genmodels.checks import check_range, check_seed
     from genmodels.device import resolve_device
+    from genmodels.distributed import join, sample_sharded
     from genmodels.memory import check_allocation, tensor_bytes
     from genmodels.targets.data import samples_in_data_units
     from genmodels.training import load_model
@@ -407,33 +441,27 @@ def sample_command(
         raise InvalidInputError(f"--n must be >= 1, got {n}")
     if steps is not None and steps < 1:
         raise InvalidInputError(f"--steps must be >= 1, got {steps}")
+    if batch_size is not None:
+        check_range(batch_size, "--batch-size", ge=1, integer=True)
     if guidance is not None and label is None:
         raise InvalidInputError("--guidance needs --label (the class to guide towards)")
     _check_output(out, "--out", run_dir, ".npz")
     if animate is not None:
         _check_output(animate, "--animate", run_dir, ".gif")
-    model, cfg = load_model(run_dir, ema=ema, device=resolve_device(device))
+    job = join(resolve_device(device))  # under torchrun: this rank's device
+    model, cfg = load_model(run_dir, ema=ema, device=job.device)
     check_allocation(tensor_bytes(n, *model.event_shape), f"--n {n} samples")
     _check_animation(animate, model, run_dir)
     _check_weights(model, run_dir, ema)
-    options: dict[str, Any] = {}
-    if label is not None:
-        if getattr(model, "num_classes", 0) == 0:
-            raise InvalidInputError(
-                f"{run_dir} holds a {cfg['method']} trained without classes; --label needs a "
-                "class-conditional model (train it with --set model.num_classes=K)"
-            )
-        options["labels"] = label
-        options["guidance"] = 0.0 if guidance is None else guidance
-    if sampler is not None:
-        options["sampler"] = sampler
-    if steps is not None:
-        options["steps"] = steps
+    options = _sample_options(model, run_dir, cfg["method"], sampler, steps, label, guidance)
     frames = _Frames(64 if len(model.event_shape) == 3 else 2000)  # points shown per frame
     if animate is not None:
         options["callback"] = frames.callback(model)
-    torch.manual_seed(seed)  # any global-RNG use inside a sampler is repeatable too
-    samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **options)
+    samples = sample_sharded(
+        model, n, seed=seed, batch_size=batch_size, info=job, progress=not as_json, **options
+    )
+    if samples is None:  # another rank's samples: rank 0 writes them
+        return
     samples = samples_in_data_units(samples, cfg.get("data"))  # a data file's own units
     if label is not None:
         samples.info["label"] = label
@@ -454,22 +482,25 @@ def sample_command(
 def likelihood_command(
     run_dir: Path = typer.Argument(..., help="A directory written by `genmodels train`."),
     data: str = typer.Option(..., "--data", help="Target whose test set is scored."),
-    n: int = typer.Option(10_000, "--n", help="At most this many test points."),
+    n: int = typer.Option(10_000, "--n", "-n", help="At most this many test points."),
     seed: int = typer.Option(0, "--seed", help="Seed of dequantisation and bound noise."),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA weights (default)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    batch_size: int = typer.Option(1000, "--batch-size", help="Test points per batch."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
-    """Test-set negative log-likelihood in nats, and bits/dim (a bound for VAEs)."""
-    from genmodels.checks import check_seed
+    """Test-set negative log-likelihood in nats, and bits/dim (a bound for VAEs); under
+    `torchrun` the batches are split over the ranks and rank 0 prints the result."""
+    from genmodels.checks import check_range, check_seed
     from genmodels.device import resolve_device
-    from genmodels.models.likelihood import dataset_nll
+    from genmodels.distributed import join, sharded_nll
     from genmodels.targets import get_target
     from genmodels.targets.data import nll_in_data_units
     from genmodels.training import load_model
 
     check_seed(seed)
-    model, _ = load_model(run_dir, ema=ema, device=resolve_device(device))
+    check_range(batch_size, "--batch-size", ge=1, integer=True)
+    model, _ = load_model(run_dir, ema=ema, device=join(resolve_device(device)).device)
     _check_weights(model, run_dir, ema)
     target = get_target(data)
     if tuple(target.event_shape) != tuple(model.event_shape):
@@ -477,13 +508,11 @@ def likelihood_command(
             f"{data} has event shape {tuple(target.event_shape)} but the model was trained on "
             f"{tuple(model.event_shape)}"
         )
-    torch.manual_seed(seed)
-    result = dataset_nll(
-        model,
-        target.test_set(n),
-        num_levels=target.num_levels,
-        generator=torch.Generator().manual_seed(seed),
+    result = sharded_nll(
+        model, target.test_set(n), num_levels=target.num_levels, seed=seed, batch_size=batch_size
     )
+    if result is None:  # another rank's share: rank 0 prints the result
+        return
     result = nll_in_data_units(result, target)  # a data file's NLL in its own units
     if as_json:
         echo_json(result)

@@ -12,7 +12,7 @@ from genmodels.errors import InvalidInputError, NotApplicableError
 from genmodels.models.base import GenerativeModel
 from genmodels.models.common import dequantize, discrete_log_likelihood_offset
 
-__all__ = ["dataset_nll"]
+__all__ = ["check_scorable", "dataset_nll", "nll_summary", "point_log_prob"]
 
 
 @torch.no_grad()
@@ -50,6 +50,16 @@ def dataset_nll(
         >>> dataset_nll(flow, target.test_set(), num_levels=target.num_levels)  # doctest: +SKIP
         {'nll_nats': ..., 'bits_per_dim': ..., 'kind': 'exact', ...}
     """
+    check_scorable(model, x)
+    values = [
+        point_log_prob(model, chunk, num_levels=num_levels, generator=generator)
+        for chunk in x.split(batch_size)
+    ]
+    return nll_summary(model, torch.cat(values), num_levels=num_levels)
+
+
+def check_scorable(model: GenerativeModel, x: Tensor) -> None:
+    """Refuse, before any work, a model without a likelihood or data of another shape."""
     if model.likelihood == "none":
         raise NotApplicableError(f"{type(model).__name__} has no likelihood (it is sample-only)")
     if tuple(x.shape[1:]) != tuple(model.event_shape):
@@ -57,15 +67,30 @@ def dataset_nll(
             f"data of shape {tuple(x.shape[1:])} do not fit a model of event shape "
             f"{tuple(model.event_shape)}"
         )
-    dim = math.prod(model.event_shape)
+
+
+def point_log_prob(
+    model: GenerativeModel,
+    x: Tensor,
+    *,
+    num_levels: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """log p of each point of one batch ``x [b, *event]`` (float64 on the CPU), dequantised
+    with ``generator`` for discrete data, before the bin-width offset of `nll_summary`: the
+    piece a sharded job computes per batch (`genmodels.distributed.sharded_nll`)."""
     device = next((b.device for b in model.buffers()), torch.device("cpu"))
+    if num_levels and num_levels > 1:
+        x = dequantize(x, num_levels, generator)
+    return _log_prob(model, x.to(device)).double().cpu()
+
+
+def nll_summary(
+    model: GenerativeModel, log_p: Tensor, *, num_levels: int | None = None
+) -> dict[str, Any]:
+    """The result of `dataset_nll` from the per-point values of `point_log_prob` ``[n]``."""
+    dim = math.prod(model.event_shape)
     discrete = bool(num_levels and num_levels > 1)
-    values = []
-    for chunk in x.split(batch_size):
-        if discrete:
-            chunk = dequantize(chunk, num_levels, generator)  # type: ignore[arg-type]
-        values.append(_log_prob(model, chunk.to(device)).double().cpu())
-    log_p = torch.cat(values)  # (n,)
     if discrete:
         log_p = log_p + discrete_log_likelihood_offset(dim, num_levels)  # type: ignore[arg-type]
     if not torch.isfinite(log_p).all():
