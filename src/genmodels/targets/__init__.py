@@ -9,8 +9,8 @@
 
 `get_target(name)` builds a registered target; a path to an image folder or a data file
 (``.npz``, ``.npy``, ``.csv``, ``.tsv``) works too, and so does ``model.py:NAME``, a user's
-own density (`genmodels.targets.user_density`). Posteriors declare named, constrained parameter blocks
-(`genmodels.targets.constraints`); chains run them in unconstrained space
+own density (`genmodels.targets.user_density`). Posteriors declare named, constrained
+parameter blocks (`genmodels.targets.constraints`); chains run them in unconstrained space
 (`genmodels.targets.unconstrained`).
 """
 
