@@ -416,16 +416,14 @@ def sample_chains(
         log_prob_or_target: a `Target` with a density, or any callable
             ``log_prob(x: [chains, *event]) -> [chains]`` (need not be normalised); a target's
             constrained blocks run unconstrained, draws and ``init`` are constrained.
-        sampler: any chain of `genmodels.catalogue` (``rwmh``, ``mala``, ``ula``, ...).
+        sampler: any chain of `genmodels.catalogue` (``rwmh``, ``mala``, ``nuts``, ...), with
+            ``kernel_options``: its fields, e.g. ``{"num_steps": 20}`` (HMC).
         init: start points ``[chains, *event]`` or ``[*event]``; default uniform on
             ``(-init_spread, init_spread)``. ``event_shape``: for a callable without init.
         score: ∇ log p; alone it runs ``ula`` only, with a fixed ``step_size`` (default 0.01).
         step_size: fixed or starting step size (default: found by a doubling search).
-        kernel_options: kernel fields, e.g. ``{"num_steps": 20}`` (HMC).
-        generator: randomness, on ``device`` (wins over ``seed``).
-        seed: randomness when no generator is given.
-        adapt_step_size: whether warm-up tunes the step size.
-        adapt_mass: whether warm-up tunes the mass matrix; ``progress``: a tqdm bar.
+        generator: randomness, on ``device`` (wins over ``seed``, used without one).
+        adapt_step_size: whether warm-up tunes the step size (``adapt_mass``: the mass).
         budget: a time allowance: sampling stops once it has expired, never before
             `MIN_DRAWS` draws (warm-up always completes: a half-adapted kernel is worse
             than fewer draws); ``info`` records ``draws`` and ``stopped_by_budget``.
