@@ -176,3 +176,17 @@ def test_show_config_applies_set_config_and_data(cli, tmp_path: Path) -> None:
     assert "# num_levels = " in _show(cli, "flow")  # without data: left to the data
     bad = cli("train", "flow", "--show-config", "--set", "model.hiden=3")
     assert bad.returncode == 2 and "did you mean 'hidden'" in bad.stderr
+
+
+def test_show_config_with_data_starts_from_the_kinds_defaults(cli) -> None:
+    """With --data, the kind's defaults (what train and compare start from) are shown; the
+    given values still win over them."""
+    from genmodels.training.defaults import kind_defaults
+
+    toy = kind_defaults("ddpm", "toy2d")["train"]
+    text = cli("train", "ddpm", "--show-config", "--data", "eight_gaussians", check=True).stdout
+    assert tomllib.loads(text)["train"]["steps"] == toy["steps"]
+    assert tomllib.loads(_show(cli, "ddpm"))["train"]["steps"] != toy["steps"]  # plain default
+    text = cli("train", "ddpm", "--show-config", "--data", "eight_gaussians",
+               "--set", "train.steps=7", check=True).stdout  # fmt: skip
+    assert tomllib.loads(text)["train"]["steps"] == 7

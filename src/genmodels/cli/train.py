@@ -43,22 +43,27 @@ def _show_config(method: str, data: str | None, config: Path | None, set_: list[
     """The TOML `--show-config` prints: the method's model config and the train config that
     ``train`` would start from, each key under its help line (`genmodels.training.config_help`).
 
-    Values given with ``--config``/``--set`` are applied; with ``--data`` the data's own
-    values (``num_levels``) too, and without it those keys are printed commented out, so
+    Values given with ``--config``/``--set`` are applied; with ``--data`` the defaults of
+    the data's kind (`genmodels.training.defaults.kind_defaults`) and its own values
+    (``num_levels``) too, and without it those keys are printed commented out, so
     that passing the file back never pins what the data would set.
     """
     from genmodels.training import TrainConfig
     from genmodels.training.config import config_from_dict, load_toml, parse_set_items
     from genmodels.training.config_help import settings_toml
+    from genmodels.training.defaults import kind_defaults
     from genmodels.training.setup import model_config, split_config_values
 
     toml = load_toml(config) if config is not None else {}
     model_values, train_values = split_config_values(method, toml, parse_set_items(set_))
     num_levels = None
-    if data is not None:
+    if data is not None:  # the data's kind's defaults, under the given values, as in a run
         from genmodels.targets import get_target
 
-        num_levels = get_target(data).num_levels
+        target = get_target(data)
+        num_levels = target.num_levels
+        defaults = kind_defaults(method, target.kind)
+        model_values, train_values = _under(defaults, model_values, train_values)
     model = model_config(method, model_values, num_levels=num_levels)
     train = config_from_dict(TrainConfig, train_values, where="train config")
     given = ", ".join(a for a, v in (("--data", data), ("--config", config), ("--set", set_)) if v)
@@ -72,6 +77,16 @@ def _show_config(method: str, data: str | None, config: Path | None, set_: list[
     )
     leave_out = {} if data is not None else {"model": ("num_levels",)}  # the data sets them
     return settings_toml({"model": model, "train": train}, header=header, leave_out=leave_out)
+
+
+def _under(
+    defaults: dict[str, Any], model_values: dict[str, Any], train_values: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``model_values`` and ``train_values`` over a kind's ``defaults`` (`kind_defaults`)."""
+    return (
+        {**defaults.get("model", {}), **model_values},
+        {**defaults.get("train", {}), **train_values},
+    )
 
 
 def _metrics_function():
@@ -141,8 +156,7 @@ def _train_run(
     if not fresh:
         model_values, train_values = _resume_values(out, method, model_values, train_values)
     else:
-        model_values = {**defaults.get("model", {}), **model_values}
-        train_values = {**defaults.get("train", {}), **train_values}
+        model_values, train_values = _under(defaults, model_values, train_values)
     train_config = config_from_dict(TrainConfig, train_values, where="train config")
     model = build_model(
         method,
