@@ -81,7 +81,7 @@ def test_constrained_blocks_are_sampled_with_their_jacobian() -> None:
               ParamBlock("p", support=constraints.unit_interval)]  # fmt: skip
     target = DensityTarget(log_prob, params=blocks)
     s = sample_chains(target, "nuts", chains=4, draws=300, warmup=150, seed=3, progress=False)
-    assert s.x.shape == (4, 400, 2)
+    assert s.x.shape == (4, 300, 2)
     assert bool((s.x[..., 0] > 0).all()) and bool(((s.x[..., 1] > 0) & (s.x[..., 1] < 1)).all())
     summary = chain_summary(s)
     assert list(summary["params"]) == ["s", "p"]
