@@ -54,3 +54,23 @@ def test_the_duration_line():
         "ddpm: 3000 steps × 0.5 s/step (measured here) ≈ 25 min of training; --steps N to change"
     )
     assert "≈ 2.1 h" in expected_duration_line("ddpm", 30000, 0.25)
+
+
+def test_vector_models_train_on_one_thread_unless_the_user_chose(monkeypatch):
+    import torch
+
+    from genmodels.training.defaults import cpu_threads, limited_threads
+
+    assert cpu_threads("toy2d") == cpu_threads("vector") == 1 and cpu_threads("image") is None
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        with limited_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2  # restored
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice stands
+        with limited_threads(1):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
