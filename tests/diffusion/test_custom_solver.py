@@ -91,7 +91,10 @@ def test_annealed_langevin_is_ncsns_solver_in_the_cli(cli, tmp_path) -> None:
         "--no-progress", check=True)  # fmt: skip
     proc = cli("sample", run, "--sampler", "annealed_langevin", "--steps", "3", "--n", "20",
                "--out", tmp_path / "x.npz", "--json", check=True)  # fmt: skip
-    assert json.loads(proc.stdout)["nfe"] == 3 * 100 + 1  # L·T + the final denoising step
+    steps_per_level = json.loads((run / "config.json").read_text())["model_config"][
+        "steps_per_level"
+    ]  # T: the toy kind's value, which train starts from
+    assert json.loads(proc.stdout)["nfe"] == 3 * steps_per_level + 1  # L·T + the final step
     assert get_method("ncsn").build.default_sampler == "annealed_langevin"
 
 
