@@ -6,6 +6,11 @@ vectorised chains do: every chain stays an independent Markov chain, so R-hat ke
 its meaning — a chain stuck in another mode is tuned to that mode instead of being
 tuned (and hidden) by the others. Sharing across chains would make the adaptation less
 noisy for many short chains, but it would couple chains and mislead convergence checks.
+
+ChEES-HMC (`genmodels.mcmc.chees`) is the exception by design: its trajectory length is a
+statistic of the population of chains, so its step size, trajectory length and mass
+matrix are shared; the pieces it uses (`halton`, `harmonic_mean_accept`, `chees_gradient`,
+`Adam`, `PooledVariance`) are here.
 """
 
 from __future__ import annotations
