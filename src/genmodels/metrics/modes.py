@@ -11,8 +11,10 @@ mode indices. With ŵ_k the share of the n sample points assigned to mode k:
   then gets its share of points, but few of them in its core. A mode with count_k points of
   which core_k are in its core, where exact draws put a share p_k there, is concentrated
   unless core_k falls both clearly (3.5 binomial standard deviations) and substantially
-  (below 75 %) short of p_k · count_k: few points are not evidence of a smear, and many
-  points of a nearly exact sampler are not condemned by a small shortfall;
+  (below 60 %) short of p_k · count_k: few points are not evidence of a smear, and many
+  points of a nearly exact sampler are not condemned by a small shortfall. On
+  eight_gaussians a mode 20 % wider than the truth keeps about 75 % of its core share and
+  counts; a ring smeared radially by one component std keeps about 45 % and does not;
 - `mode_weight_tv`: ½ Σ_k |ŵ_k − w_k|, the total variation between the empirical and the
   true mode weights (points that ``assign`` maps to no mode, index < 0 or ≥ K, count in n
   but in no ŵ_k, so mass off the modes raises the distance too).
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_MIN_SHARE = 0.2
-CORE_MIN_RATIO = 0.75
+CORE_MIN_RATIO = 0.6
 """A mode whose core holds less than this share of what exact draws put there is smeared
 (when the shortfall is also beyond `CORE_Z` binomial standard deviations)."""
 CORE_Z = 3.5
