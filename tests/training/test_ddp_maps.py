@@ -31,6 +31,7 @@ _SCRIPT = textwrap.dedent(
     with open(f"{out}/rank{rank}.json", "w") as f:
         json.dump({"world": dist.get_world_size(), "weights": weights,
                    "loss": state.losses}, f)
+    dist.barrier()  # tear down together: a rank leaving while a peer is mid-call can abort
     dist.destroy_process_group()
     """
 )

@@ -266,6 +266,7 @@ def train_command(
     if state.dist.distributed:
         import torch.distributed as dist
 
+        dist.barrier()  # the ranks leave together (gloo can abort a rank whose peer left)
         dist.destroy_process_group()
         if state.dist.rank != 0:
             return
