@@ -145,7 +145,7 @@ def _train_run(
     from genmodels.training import TrainConfig, default_callbacks, fit
     from genmodels.training.checkpoint import has_checkpoint
     from genmodels.training.config import config_from_dict, load_toml, parse_set_items
-    from genmodels.training.defaults import kind_defaults, limited_threads
+    from genmodels.training.defaults import kind_defaults, limited_threads, training_threads
     from genmodels.training.setup import build_model, split_config_values
 
     toml = load_toml(config) if config is not None else {}
@@ -165,7 +165,7 @@ def _train_run(
         num_levels=target.num_levels,
         seed=train_config.seed,
     )
-    with limited_threads(_cpu_threads(target.kind, train_config.device)):
+    with limited_threads(training_threads(target.kind, train_config.device)):
         if fresh and target.kind == "image" and train_config.steps > 0:
             _announce_duration(method, model, target, train_config)
         callbacks = default_callbacks(
@@ -178,14 +178,6 @@ def _train_run(
         return fit(
             model, target, train_config, out, callbacks=callbacks, resume=resume, override=override
         )
-
-
-def _cpu_threads(kind: str, device: str) -> int | None:
-    """`genmodels.training.defaults.cpu_threads` when training runs on the CPU."""
-    from genmodels.device import resolve_device
-    from genmodels.training.defaults import cpu_threads
-
-    return cpu_threads(kind) if resolve_device(device).type == "cpu" else None
 
 
 def _announce_duration(method: str, model: Any, target: Any, config: Any) -> None:

@@ -169,6 +169,7 @@ class ModelRunner(_SpecRunner):
 
     def run(self, target: Target, settings: LearnedSettings, ctx: RunContext) -> MethodOutput:
         from genmodels.training import JsonlLogger, fit
+        from genmodels.training.defaults import limited_threads, training_threads
         from genmodels.training.rundir import exclusive_run
         from genmodels.training.setup import build_model
 
@@ -177,7 +178,8 @@ class ModelRunner(_SpecRunner):
         budget = ctx.budget.share(ctx.budget.remaining() * (1.0 - self.sampling_reserve))
         out = ctx.out_dir
         callbacks = [] if out is None else [JsonlLogger(out / "metrics.jsonl", train.log_every)]
-        with exclusive_run(out):
+        # the threads `genmodels train` uses, so that a row repeats what train gives
+        with exclusive_run(out), limited_threads(training_threads(target.kind, train.device)):
             if out is not None:
                 discard_run(out)
             state = fit(model, target, train, out, callbacks=callbacks, budget=budget)

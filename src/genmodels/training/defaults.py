@@ -49,6 +49,7 @@ __all__ = [
     "expected_duration_line",
     "kind_defaults",
     "limited_threads",
+    "training_threads",
 ]
 
 SECTIONS = ("model", "train", "sample")
@@ -89,6 +90,12 @@ def cpu_threads(kind: str) -> int | None:
     of one (figures in benchmarks/README.md). Images keep torch's default.
     """
     return None if kind == "image" else 1
+
+
+def training_threads(kind: str, device: str | torch.device) -> int | None:
+    """`cpu_threads` when training on ``device`` runs on the CPU (None elsewhere): what
+    ``genmodels train`` and ``compare`` both train with, so one setting gives one result."""
+    return cpu_threads(kind) if resolve_device(device).type == "cpu" else None
 
 
 def estimate_step_seconds(
