@@ -171,7 +171,8 @@ def run_mcmc(
 
     spec = get_method(sampler, ("chain", "hybrid"))  # fail before building anything
     check_run_inputs(chains, draws, warmup, seed, init, init_spread, out)
-    torch_device = resolve_device(device)
+    job = join(resolve_device(device))  # under torchrun on CUDA: this rank's cuda:LOCAL_RANK
+    torch_device = job.device
     if spec.camp == "hybrid":
         _check_hybrid_options(sampler, torch_device, save_warmup)
     target = resolve_target(target_name, dim)
@@ -197,14 +198,14 @@ def run_mcmc(
         "save_warmup": save_warmup,
     }
     start = _start(target, init, chains)
-    progress = progress and join().rank == 0  # under torchrun: one bar, rank 0's
+    progress = progress and job.rank == 0  # under torchrun: one bar, rank 0's
 
     def run(n: int, rank_seed: int, part: range) -> Any:  # this rank's share (all: one process)
         share = {**args, "chains": n, "seed": rank_seed}
         points = None if start is None else start[part.start : part.stop]
         return _sample(spec, target, share, points, torch_device, progress)
 
-    result = sharded_chains(run, chains, seed)  # under torchrun: gathered on rank 0
+    result = sharded_chains(run, chains, seed, job)  # under torchrun: gathered on rank 0
     if result is None:  # another rank's chains: rank 0 writes the run
         return None
     summary = _summary(result, target_name, sampler, warmup, seed, target.param_names())
