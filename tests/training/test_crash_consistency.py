@@ -96,8 +96,10 @@ def _kill_at_random(
     """
     before, started = _step(run), time.monotonic()
     if early:
+        # late in start-up, but never past the first commit: a start-up slower than the one
+        # `pace` measured must not let the process train on to the end before the kill
         deadline = started + rng.uniform(0.6, 1.0) * pace[1]
-        while proc.poll() is None and time.monotonic() < deadline:
+        while proc.poll() is None and time.monotonic() < deadline and _step(run) <= before:
             time.sleep(0.002)
     else:
         wanted, seen, last = before + rng.randint(1, 2), before, None
