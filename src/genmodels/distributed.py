@@ -50,6 +50,7 @@ __all__ = [
     "gather_objects",
     "is_main_process",
     "join",
+    "launched_rank",
     "merge_chain_samples",
     "rank_seed",
     "refuse_distributed",
@@ -64,6 +65,12 @@ __all__ = [
 def world_size() -> int:
     """Processes of the job `torchrun` describes in the environment (1 outside one)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def launched_rank() -> int:
+    """This process's rank as `torchrun` set it in the environment (0 outside one), known
+    before the process group is joined: who speaks and who writes."""
+    return int(os.environ.get("RANK", "0"))
 
 
 def _mix(seed: int, *words: int) -> int:
@@ -134,7 +141,7 @@ def refuse_distributed(command: str, why: str) -> None:
     """Under `torchrun`, refuse ``command`` in one line (rank 0's; the other ranks exit with
     the same code in silence) instead of running it W times over the same files."""
     if world_size() > 1:
-        if int(os.environ.get("RANK", "0")) != 0:
+        if launched_rank() != 0:
             raise SystemExit(2)
         raise InvalidInputError(f"`genmodels {command}` does not run under torchrun: {why}")
 

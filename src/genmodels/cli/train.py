@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -182,9 +181,10 @@ def _train_run(
 
 def _announce_duration(method: str, model: Any, target: Any, config: Any) -> None:
     """One line on stderr before an image run trains: its steps × the measured s/step."""
+    from genmodels.distributed import launched_rank
     from genmodels.training.defaults import estimate_step_seconds, expected_duration_line
 
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks
+    if launched_rank() != 0:  # under torchrun, rank 0 speaks
         return
     seconds = estimate_step_seconds(model, target, config)
     print(f"genmodels: {expected_duration_line(method, config.steps, seconds)}", file=sys.stderr)
@@ -251,7 +251,9 @@ def train_command(
     for key, value in (("steps", steps), ("device", device), ("seed", seed)):
         if value is not None:
             flags[f"train.{key}"] = value
-    writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes the run
+    from genmodels.distributed import launched_rank
+
+    writer = launched_rank() == 0  # under torchrun, rank 0 writes the run
     options = {"resume": resume, "override": override, "tensorboard": tensorboard}
     with exclusive_run(out if writer else None):
         state = _train_run(method, data, out, config, set_, flags, **options)
