@@ -130,7 +130,7 @@ def samples_in_data_units(samples: Samples, record: dict[str, Any] | None) -> Sa
 def target_samples_in_data_units(samples: Samples, target: Target) -> Samples:
     """A copy of a model's samples on ``target`` in the data's own units (what a file of
     samples holds); the samples themselves unchanged for targets that record nothing."""
-    record = target.run_record() if hasattr(target, "run_record") else {}
+    record = target.run_record()
     if not record:
         return samples
     copy = Samples(samples.x, samples.chains, samples.nfe, samples.seconds, dict(samples.info))
