@@ -7,6 +7,7 @@ targets (`genmodels.targets`) and are scored by the same metrics (`genmodels.met
 
 # The packages that define the built-in methods register them in `genmodels.catalogue` when
 # imported; importing them here makes the catalogue complete whatever a caller imports first.
+import genmodels.density
 import genmodels.diffusion
 import genmodels.hybrids
 import genmodels.mcmc

@@ -42,8 +42,8 @@ __all__ = [
     "unregister_method",
 ]
 
-Camp = Literal["chain", "map", "diffusion", "hybrid"]
-CAMPS: tuple[Camp, ...] = ("chain", "map", "diffusion", "hybrid")
+Camp = Literal["chain", "map", "diffusion", "hybrid", "density"]
+CAMPS: tuple[Camp, ...] = ("chain", "map", "diffusion", "hybrid", "density")
 """The camps in the order `genmodels methods` lists them."""
 
 T = TypeVar("T")
@@ -57,7 +57,8 @@ class MethodSpec:
         name: the name users type (``"nuts"``, ``"flow"``, ``"ddpm"``, ``"flow_mh"``).
         camp: ``"chain"`` (an MCMC kernel class with ``init``/``step``), ``"map"`` or
             ``"diffusion"`` (a `GenerativeModel` subclass), ``"hybrid"`` (a function that
-            runs the hybrid on a target).
+            runs the hybrid on a target), ``"density"`` (a function that samples a density
+            and estimates its normaliser, returning `genmodels.density.WeightedSamples`).
         build: the kernel class, model class or hybrid function.
         settings: the typed settings dataclass of the method: a chain's run settings
             (`genmodels.mcmc.ChainSettings`), a learned model's ``Config``, a hybrid's

@@ -59,7 +59,7 @@ DEFAULT_BUDGET_SECONDS = 540.0
 
 # How the budget is shared: a diffusion model needs more training than a map, a chain on a
 # 2-D density needs little. Unused time of earlier methods goes to later ones.
-CAMP_WEIGHTS = {"chain": 0.5, "map": 1.0, "diffusion": 1.6, "hybrid": 1.0}
+CAMP_WEIGHTS = {"chain": 0.5, "map": 1.0, "diffusion": 1.6, "hybrid": 1.0, "density": 1.0}
 
 # Per-(method, target kind) values of the chains and hybrids over their own defaults, sized
 # so that the default demo fits DEFAULT_BUDGET_SECONDS on 2 CPU cores. A learned model's

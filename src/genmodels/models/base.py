@@ -14,7 +14,7 @@ from genmodels.samples import Samples
 
 __all__ = ["Camp", "GenerativeModel", "KindDefaults", "LikelihoodKind", "Player"]
 
-Camp = Literal["chain", "map", "diffusion", "hybrid"]
+Camp = Literal["chain", "map", "diffusion", "hybrid", "density"]
 LikelihoodKind = Literal["exact", "bound", "none"]
 KindDefaults = dict[str, dict[str, dict[str, Any]]]
 """Target kind → ``{"model": {...}, "train": {...}, "sample": {...}}`` (see `GenerativeModel`)."""

@@ -38,6 +38,7 @@ CAMP_COLOURS = {
     "map": "tab:blue",
     "diffusion": "tab:green",
     "hybrid": "tab:purple",
+    "density": "tab:orange",
 }
 _MAX_GIF_FRAMES = 40
 

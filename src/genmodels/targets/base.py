@@ -133,6 +133,13 @@ class Target:
         return d
 
     @property
+    def log_z(self) -> float | None:
+        """log Z = log ∫ exp(log_prob): 0 for a normalised density, the known value for a
+        target that states it, None when it is unknown (what `genmodels.density`'s estimates
+        are scored against)."""
+        return 0.0 if self.normalized and self.has_log_prob else None
+
+    @property
     def has_log_prob(self) -> bool:
         return type(self).log_prob is not Target.log_prob
 

@@ -1,0 +1,25 @@
+"""Sampling a density known only up to its normaliser, with an estimate of log Z.
+
+The ``density`` camp of the catalogue: sequential Monte Carlo and annealed importance
+sampling, importance-corrected maps and diffusion samplers trained from the density alone.
+Each returns a `WeightedSamples` (particles, log weights, log Ẑ with its standard error, the
+`Cost` in target evaluations); `genmodels compare` scores them beside the chains.
+"""
+
+from genmodels.density.base import (
+    Cost,
+    CountingDensity,
+    WeightedSamples,
+    ess_fraction,
+    log_z_estimate,
+    systematic_resample,
+)
+
+__all__ = [
+    "Cost",
+    "CountingDensity",
+    "WeightedSamples",
+    "ess_fraction",
+    "log_z_estimate",
+    "systematic_resample",
+]
