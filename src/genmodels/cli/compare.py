@@ -36,8 +36,25 @@ def _table(result_json: dict) -> list[str]:
             f"train {c['train_seconds']:.1f} s, {c['sample_seconds_per_1000']:.3g} s/1k, "
             f"{c['nfe_per_sample']:.4g} NFE/sample"
             + (f", ESS/s {ess:.4g}" if ess is not None else "")
+            + _evidence(row)
         )
     return lines
+
+
+def _evidence(row: dict) -> str:
+    """The log Z and target-evaluation part of a row's line (empty where undefined)."""
+    z, c = row.get("log_z") or {}, row["cost"]
+    parts = []
+    if z:
+        if z.get("abs_delta_log_z") is not None:
+            parts.append(f"|dlogZ| {z['abs_delta_log_z']:.3g} ± {z['log_z_se']:.2g}")
+        else:
+            parts.append(f"logZ {z['log_z']:.4g} ± {z['log_z_se']:.2g}")
+        if z.get("ess_fraction") is not None:
+            parts.append(f"ESS/N {z['ess_fraction']:.3g}")
+    if c.get("target_evals") is not None:
+        parts.append(f"target evals {c['density_evals']} density + {c['grad_evals']} gradient")
+    return "".join(f", {p}" for p in parts)
 
 
 @app.command("compare")

@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 from torch import Tensor
 
 from genmodels.budget import Budget
+from genmodels.density.base import Cost
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
 
@@ -75,6 +76,14 @@ class MethodOutput:
         settings: the settings actually used (recorded in ``results.json``; a dataclass or
             a dict).
         notes: anything else worth a line in the report (e.g. ``stopped_by_budget``).
+        target_cost: evaluations of the target's density and gradient, training included
+            (`genmodels.density.Cost`): what makes methods comparable at equal cost. A
+            learned model trained on samples evaluates none; None when the runner cannot say.
+        target_draws: exact draws of the target a learned model saw in training (steps ×
+            batch size); None for methods that use the density.
+        log_z: a sampler of the density's estimate of log Z: ``estimate``, ``se``, ``kind``
+            (`genmodels.density.WeightedSamples.log_z_kind`) and ``ess_fraction`` (ESS/N of
+            its importance weights); empty for methods that give none.
     """
 
     samples: Samples
@@ -84,6 +93,9 @@ class MethodOutput:
     trajectory_label: str = ""
     settings: Any = None
     notes: dict[str, Any] = field(default_factory=dict)
+    target_cost: Cost | None = None
+    target_draws: int | None = None
+    log_z: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -92,7 +104,7 @@ class MethodRunner(Protocol):
 
     Attributes:
         name: the method name (``nuts``, ``ddpm``, ...).
-        camp: ``"chain"``, ``"map"``, ``"diffusion"`` or ``"hybrid"``.
+        camp: ``"chain"``, ``"map"``, ``"diffusion"``, ``"hybrid"`` or ``"density"``.
     """
 
     name: str

@@ -1,13 +1,15 @@
-"""What a method's samples cost: seconds, evaluations, effective sample size per second."""
+"""What a method's samples cost (seconds, evaluations of the target, effective sample size
+per second) and how good its estimate of log Z is."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from genmodels.density.base import Cost
 from genmodels.samples import Samples
 
-__all__ = ["chain_diagnostics", "cost_summary"]
+__all__ = ["chain_diagnostics", "cost_summary", "log_z_summary", "target_cost_summary"]
 
 
 def chain_diagnostics(samples: Samples) -> dict[str, float]:
@@ -83,3 +85,61 @@ def cost_summary(
         "ess": ess,
         "ess_per_second": ess_per_second,
     }
+
+
+def target_cost_summary(cost: Cost | None, train_seconds: float, sample_seconds: float) -> dict:
+    """The cost columns in the comparison's common unit: ``density_evals``, ``grad_evals``
+    and ``target_evals`` (their sum; each one row of one call of the target, training
+    included) when the method says them, and ``seconds``, its own time (train + sample,
+    without evaluation and figures).
+
+    Example:
+        >>> target_cost_summary(Cost(10, 5), 1.0, 0.5)
+        {'density_evals': 10, 'grad_evals': 5, 'target_evals': 15, 'seconds': 1.5}
+    """
+    out: dict[str, Any] = {}
+    if cost is not None:
+        out = {
+            "density_evals": int(cost.density_evals),
+            "grad_evals": int(cost.grad_evals),
+            "target_evals": int(cost.target_evals),
+        }
+    out["seconds"] = float(train_seconds) + float(sample_seconds)
+    return out
+
+
+def log_z_summary(log_z: dict[str, Any], true_log_z: float | None) -> dict[str, Any]:
+    """A method's log Z estimate against the truth, for a row of the comparison.
+
+    Args:
+        log_z: ``estimate``, ``se``, ``kind``, ``ess_fraction`` (`MethodOutput.log_z`).
+        true_log_z: the target's `log_z` (None: unknown).
+
+    Returns:
+        ``log_z``, ``log_z_se``, ``log_z_kind``, ``ess_fraction`` and, when the truth is
+        known, ``true_log_z``, ``delta_log_z`` (estimate − truth), ``abs_delta_log_z`` and
+        ``delta_in_se`` (the error in standard errors; None without a finite, positive se);
+        ``{}`` for a method without an estimate.
+
+    Example:
+        >>> s = log_z_summary({"estimate": 1.1, "se": 0.05, "kind": "unbiased Z",
+        ...                    "ess_fraction": 0.5}, 1.0)
+        >>> round(s["abs_delta_log_z"], 6), round(s["delta_in_se"], 6)
+        (0.1, 2.0)
+    """
+    if not log_z:
+        return {}
+    estimate, se = float(log_z["estimate"]), float(log_z.get("se", math.nan))
+    out: dict[str, Any] = {
+        "log_z": estimate,
+        "log_z_se": se,
+        "log_z_kind": str(log_z.get("kind", "")),
+        "ess_fraction": log_z.get("ess_fraction"),
+    }
+    if true_log_z is not None:
+        delta = estimate - float(true_log_z)
+        out["true_log_z"] = float(true_log_z)
+        out["delta_log_z"] = delta
+        out["abs_delta_log_z"] = abs(delta)
+        out["delta_in_se"] = delta / se if math.isfinite(se) and se > 0 else None
+    return out

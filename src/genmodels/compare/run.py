@@ -25,7 +25,12 @@ from torch import Tensor
 
 from genmodels.budget import Budget
 from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
-from genmodels.compare.costs import chain_diagnostics, cost_summary
+from genmodels.compare.costs import (
+    chain_diagnostics,
+    cost_summary,
+    log_z_summary,
+    target_cost_summary,
+)
 from genmodels.compare.runners import get_runner
 from genmodels.compare.settings import CAMP_WEIGHTS, CompareSettings
 from genmodels.errors import ConfigError, GenmodelsError, InvalidInputError, NotApplicableError
@@ -58,7 +63,14 @@ class MethodResult:
         metrics: the target's metrics of the samples (`genmodels.metrics.evaluate_samples`).
         metrics_error: why there are no metrics, when evaluation itself failed.
         cost: ``train_seconds, sample_seconds, sample_seconds_per_1000, nfe_per_sample, n,
-            ess, ess_per_second`` (see `genmodels.compare.costs.cost_summary`).
+            ess, ess_per_second`` (see `genmodels.compare.costs.cost_summary`), the
+            evaluations of the target ``density_evals, grad_evals, target_evals`` (when the
+            runner says them), ``seconds`` (train + sample; `target_cost_summary`) and, for
+            a learned model, ``target_draws`` (the exact draws it trained on).
+        log_z: a sampler of the density's estimate of log Z against the target's
+            (`genmodels.compare.costs.log_z_summary`): ``log_z, log_z_se, log_z_kind,
+            ess_fraction``, and ``true_log_z, delta_log_z, abs_delta_log_z, delta_in_se``
+            when the target knows its log Z; empty for other methods.
         chain: chain diagnostics (``min_ess_bulk, max_r_hat, accept_rate, divergences``).
         settings: the settings the method ran with.
         notes: extras (``train_steps``, ``stopped_by_budget``, plot errors).
@@ -74,6 +86,7 @@ class MethodResult:
     metrics_error: str | None = None
     cost: dict[str, Any] = field(default_factory=dict)
     chain: dict[str, Any] = field(default_factory=dict)
+    log_z: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
@@ -281,6 +294,10 @@ def _summary_line(row: MethodResult) -> str:
             parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
     if row.cost.get("ess_per_second") is not None:
         parts.append(f"ess/s={row.cost['ess_per_second']:.4g}")
+    if row.log_z.get("abs_delta_log_z") is not None:
+        parts.append(f"|dlogZ|={row.log_z['abs_delta_log_z']:.3g}±{row.log_z['log_z_se']:.2g}")
+    if row.cost.get("target_evals") is not None:
+        parts.append(f"target evals={row.cost['target_evals']}")
     if row.metrics_error:
         parts.append(f"metrics: {row.metrics_error}")
     return ", ".join(parts)
@@ -370,6 +387,10 @@ def _score(row: MethodResult, output: MethodOutput, job: _Job) -> None:
         except Exception as e:
             row.notes["chain_diagnostics_error"] = _first_line(e)
     row.cost = cost_summary(samples, output.train_seconds, row.chain.get("min_ess_bulk"))
+    row.cost.update(target_cost_summary(output.target_cost, output.train_seconds, samples.seconds))
+    if output.target_draws is not None:
+        row.cost["target_draws"] = int(output.target_draws)
+    row.log_z = log_z_summary(output.log_z, job.target.log_z)
     bad = nonfinite_count(samples)
     if bad:  # a broken result, not a score: the row fails (its samples.npz stays to look at)
         row.status, row.reason = "failed", f"{bad} of {samples.n} samples are NaN or inf"

@@ -1,9 +1,12 @@
 """How each camp runs on a target: one runner class per camp, built from a catalogue entry.
 
 `get_runner(name)` looks ``name`` up in `genmodels.catalogue` and returns the runner of its
-camp: `ChainRunner` (MCMC kernels), `ModelRunner` (maps and diffusion models) or
-`HybridRunner` (the chain+map hybrids). A method registered anywhere — in genmodels or in a
-user's own module — runs in ``compare`` with no edit here.
+camp: `ChainRunner` (MCMC kernels), `ModelRunner` (maps and diffusion models),
+`HybridRunner` (the chain+map hybrids) or `DensityRunner` (samplers of a density that
+estimate log Z). A method registered anywhere — in genmodels or in a user's own module —
+runs in ``compare`` with no edit here. Every runner says what its method cost in
+evaluations of the target (`MethodOutput.target_cost`), the unit in which a sampler of a
+density and a chain are compared.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from torch import Tensor
 from genmodels.catalogue import MethodSpec, get_method
 from genmodels.compare.base import MethodOutput, MethodRunner, RunContext
 from genmodels.compare.settings import LearnedSettings, method_settings
+from genmodels.density.base import Cost, WeightedSamples
 from genmodels.errors import ConfigError, GenmodelsError, NotApplicableError
 from genmodels.models.common import check_map_sample_options
 from genmodels.targets.base import Target
 
 __all__ = [
     "ChainRunner",
+    "DensityRunner",
     "HybridRunner",
     "ModelRunner",
     "check_sample_options",
@@ -95,7 +100,32 @@ class ChainRunner(_SpecRunner):
             budget=ctx.budget,
         )
         notes = chain_budget_notes(samples.info)
-        return MethodOutput(samples=samples, settings=settings, notes=notes)
+        return MethodOutput(
+            samples=samples,
+            settings=settings,
+            notes=notes,
+            target_cost=chain_target_cost(self.spec, samples.nfe),
+        )
+
+
+def chain_target_cost(spec: MethodSpec, nfe: int) -> Cost:
+    """A chain's ``nfe`` (warm-up included) as target evaluations: gradient evaluations for a
+    kernel that uses the gradient (each with its value), density evaluations for one that
+    does not (random-walk Metropolis)."""
+    if getattr(spec.build, "uses_gradient", True):
+        return Cost(grad_evals=int(nfe))
+    return Cost(density_evals=int(nfe))
+
+
+def hybrid_target_cost(name: str, nfe: int, fit_info: dict[str, Any], batch_size: int) -> Cost:
+    """A hybrid's target evaluations: its chains' ``nfe`` (flow_mh: density evaluations;
+    neutra_hmc: gradients of the pulled-back density, one target gradient each) plus a
+    reverse-KL fit's, one gradient per base draw of each step (a forward-KL fit uses
+    samples, no evaluations)."""
+    fit = int(fit_info["steps"]) * batch_size if fit_info["objective"] == "reverse" else 0
+    if name == "flow_mh":
+        return Cost(density_evals=int(nfe), grad_evals=fit)
+    return Cost(grad_evals=int(nfe) + fit)
 
 
 class HybridRunner(_SpecRunner):
@@ -130,6 +160,9 @@ class HybridRunner(_SpecRunner):
             train_steps=int(info["steps"]),
             settings=settings,
             notes=notes,
+            target_cost=hybrid_target_cost(
+                self.name, run.samples.nfe, info, settings.fit.batch_size
+            ),
         )
 
 
@@ -200,6 +233,9 @@ class ModelRunner(_SpecRunner):
             trajectory_label=label,
             settings=settings,
             notes=notes,
+            # trained on exact draws, not on the density: no target evaluations
+            target_cost=Cost(),
+            target_draws=int(state.step) * train.batch_size,
         )
 
     def _sample(self, state: Any, settings: LearnedSettings, ctx: RunContext) -> tuple[Any, list]:
@@ -222,6 +258,60 @@ class ModelRunner(_SpecRunner):
             samples = trained.sample(ctx.n_samples, generator=generator, **options)
         samples.x = samples.x.detach().float().cpu()
         return samples, trajectory
+
+
+class DensityRunner(_SpecRunner):
+    """Runs a sampler of a density (the catalogue's ``density`` camp, `genmodels.density`).
+
+    Its run function returns a `WeightedSamples`; the report gets ``ctx.n_samples``
+    equally weighted draws from it by systematic resampling (scored like every other
+    method's samples), its log Z estimate with standard error and kind, the ESS/N of its
+    weights, and its cost in target evaluations. Like the hybrids it needs a density on a
+    vector space.
+    """
+
+    def check(self, target: Target) -> None:
+        if not target.has_log_prob:
+            raise NotApplicableError(
+                f"{self.name} samples a density and target {target.name!r} has samples only"
+            )
+        if len(target.event_shape) != 1:
+            raise NotApplicableError(
+                f"{self.name} samples a density on vectors; target {target.name!r} has "
+                f"event shape {tuple(target.event_shape)}"
+            )
+
+    def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput:
+        weighted = self.spec.build(
+            target, settings, seed=ctx.seed, budget=ctx.budget, progress=ctx.progress
+        )
+        if not isinstance(weighted, WeightedSamples):
+            raise TypeError(
+                f"{self.name} returned {type(weighted).__name__}, not a WeightedSamples"
+            )
+        generator = torch.Generator().manual_seed(ctx.seed + 1)  # CPU: the same on any device
+        samples = weighted.to_samples(ctx.n_samples, generator)
+        samples.x = samples.x.detach().float().cpu()
+        # cost_summary's columns: the sampling seconds apart from training, and the target
+        # evaluations per particle as the "NFE per sample" of an independent sampler
+        samples.seconds = max(weighted.seconds - weighted.train_seconds, 0.0)
+        samples.nfe = -(-weighted.cost.target_evals // max(int(weighted.x.shape[0]), 1))
+        notes = {k: v for k, v in weighted.info.items() if isinstance(v, bool | int | float | str)}
+        notes["particles"] = int(weighted.x.shape[0])
+        return MethodOutput(
+            samples=samples,
+            train_seconds=weighted.train_seconds,
+            train_steps=int(weighted.info.get("train_steps", 0) or 0),
+            settings=settings,
+            notes=notes,
+            target_cost=weighted.cost,
+            log_z={
+                "estimate": float(weighted.log_z),
+                "se": float(weighted.log_z_se),
+                "kind": weighted.log_z_kind,
+                "ess_fraction": weighted.ess,
+            },
+        )
 
 
 def discard_run(out: Path) -> None:
@@ -271,4 +361,5 @@ _CAMP_RUNNERS: dict[str, type[_SpecRunner]] = {
     "map": ModelRunner,
     "diffusion": ModelRunner,
     "hybrid": HybridRunner,
+    "density": DensityRunner,
 }

@@ -13,11 +13,11 @@ from typing import Any
 from torch import Tensor
 
 from genmodels.io import atomic_write_text
-from genmodels.report.plots import save_exact_figure, save_quality_cost_plot
+from genmodels.report.plots import save_exact_figure, save_log_z_plot, save_quality_cost_plot
 from genmodels.report.schema import ComparisonReport
 from genmodels.targets.base import Target
 
-__all__ = ["METRIC_ORDER", "render_report", "write_report"]
+__all__ = ["METRIC_ORDER", "log_z_cell", "render_report", "write_report"]
 
 # Columns of the results table, in this order when present; other metrics follow.
 METRIC_ORDER = (
@@ -41,6 +41,9 @@ COST_COLUMNS = (
     ("nfe_per_sample", "NFE / sample"),
     ("ess", "ESS"),
     ("ess_per_second", "ESS / s"),
+    ("density_evals", "target density evals"),
+    ("grad_evals", "target gradient evals"),
+    ("seconds", "run s"),
 )
 CHAIN_COLUMNS = (("max_r_hat", "max R̂"), ("accept_rate", "accept"), ("divergences", "divergent"))
 # Notes shown elsewhere on the page (or internal); the others get a line under the figures.
@@ -64,6 +67,23 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def log_z_cell(log_z: dict[str, Any]) -> str:
+    """A row's log Z error as the table shows it: ``|Δlog Z| ± se`` when the target knows its
+    log Z, else ``log Ẑ ± se``; an en dash for a method without an estimate.
+
+    Example:
+        >>> log_z_cell({"log_z": 3.2, "log_z_se": 0.04, "abs_delta_log_z": 0.012})
+        '0.012 ± 0.04'
+    """
+    if not log_z:
+        return "–"
+    value = log_z.get("abs_delta_log_z", log_z.get("log_z"))
+    se = log_z.get("log_z_se")
+    if se is None or (isinstance(se, float) and not math.isfinite(se)):
+        return _fmt(value)
+    return f"{_fmt(value)} ± {_fmt(se)}"
+
+
 def _environment() -> Any:
     import jinja2
 
@@ -75,6 +95,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
     )
     env.filters["fmt"] = _fmt
+    env.filters["log_z_cell"] = log_z_cell
     return env
 
 
@@ -86,6 +107,8 @@ def render_report(result: ComparisonReport) -> str:
             if key not in metric_keys and key not in _HIDDEN_METRICS:
                 metric_keys.append(key)
     has_chains = any(r.chain for r in result.methods)
+    has_log_z = any(r.log_z for r in result.methods)
+    known = any("abs_delta_log_z" in r.log_z for r in result.methods)
     return (
         _environment()
         .get_template("index.html")
@@ -94,6 +117,8 @@ def render_report(result: ComparisonReport) -> str:
             metric_keys=metric_keys,
             cost_columns=COST_COLUMNS,
             chain_columns=CHAIN_COLUMNS if has_chains else (),
+            has_log_z=has_log_z,
+            log_z_label="|Δlog Z| ± se" if known else "log Ẑ ± se",
             is_image=result.target_kind == "image",
             hidden_notes=HIDDEN_NOTES,
         )
@@ -107,7 +132,8 @@ def write_report(
     exact: Tensor | None = None,
     target: Target | None = None,
 ) -> Path:
-    """Draw the run-wide figures (exact samples, quality vs cost) and write ``index.html``.
+    """Draw the run-wide figures (exact samples, quality vs cost, the log Z estimates) and
+    write ``index.html``.
 
     Args:
         result: the comparison (its per-method figures are already drawn).
@@ -124,4 +150,6 @@ def write_report(
         result.figures["exact"] = "exact.png"
     if save_quality_cost_plot(result, out / "quality_cost.png") is not None:
         result.figures["quality_cost"] = "quality_cost.png"
+    if save_log_z_plot(result, out / "log_z.png") is not None:
+        result.figures["log_z"] = "log_z.png"
     return atomic_write_text(out / "index.html", render_report(result))

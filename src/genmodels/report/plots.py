@@ -7,7 +7,7 @@ path. The rows and results drawn are anything with the attributes of `genmodels.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ __all__ = [
     "method_figures",
     "save_chain_path_gif",
     "save_exact_figure",
+    "save_log_z_estimates",
+    "save_log_z_plot",
     "save_quality_cost_plot",
     "save_sample_comparison",
     "save_trace_autocorr",
@@ -113,6 +115,8 @@ def _pair_figure(panels: Sequence[tuple[Tensor, str, str]], title: str) -> Any:
             for pts, colour, label in arrays:
                 if i == j:
                     bins = np.linspace(lo[i], hi[i], 40)
+                    if not ((pts[:, i] >= lo[i]) & (pts[:, i] <= hi[i])).any():
+                        continue  # every point off the axes: no histogram to normalise
                     ax.hist(pts[:, i], bins=bins, density=True, histtype="step", color=colour,
                             label=label)  # fmt: skip
                 else:
@@ -326,10 +330,18 @@ def _quality(row: MethodRow) -> tuple[str, float] | None:
     return None
 
 
+def _target_evals(row: MethodRow) -> float | None:
+    """The row's target evaluations, or None when it made none (trained on samples)."""
+    evals = row.cost.get("target_evals")
+    return float(evals) if isinstance(evals, int | float) and evals > 0 else None
+
+
 def save_quality_cost_plot(result: ComparisonReport, path: Path) -> Path | None:
     """Quality (metric over its floor, log scale; 1 is exact) against cost, one point per method.
 
-    Left: seconds to train plus sample ``n`` draws. Right: sampling seconds per 1,000 samples.
+    Left: seconds to train plus sample ``n`` draws. Middle: sampling seconds per 1,000
+    samples. Right, when some method evaluated the target: its target evaluations (density
+    plus gradient, training included; methods trained on samples are not on it).
     Returns None when no method has both a quality and a cost.
     """
     rows = [(r, q) for r in result.methods if r.status == "ok" and (q := _quality(r))]
@@ -338,13 +350,17 @@ def save_quality_cost_plot(result: ComparisonReport, path: Path) -> Path | None:
     plt = pyplot()
     from matplotlib.ticker import NullFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=90)
-    xs_keys = (
+    xs_keys = [
         (lambda r: r.cost["train_seconds"] + r.cost["sample_seconds"], "train + sample seconds"),
         (lambda r: r.cost["sample_seconds_per_1000"], "sampling seconds per 1,000 samples"),
-    )
+    ]
+    if any(_target_evals(r) for r, _ in rows):
+        xs_keys.append((_target_evals, "target evaluations (density + gradient)"))
+    fig, axes = plt.subplots(1, len(xs_keys), figsize=(4.5 * len(xs_keys), 3.6), dpi=90)
     for ax, (cost_of, xlabel) in zip(axes, xs_keys, strict=True):
         for row, (_, value) in rows:
+            if cost_of(row) is None:
+                continue
             cost = max(float(cost_of(row)), 1e-4)
             ax.scatter(cost, value, color=CAMP_COLOURS.get(row.camp, "0.3"), s=30, zorder=3)
             ax.annotate(
@@ -353,7 +369,8 @@ def save_quality_cost_plot(result: ComparisonReport, path: Path) -> Path | None:
         ax.axhline(1.0, color="0.6", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        if cost_of is not _target_evals:  # evaluations often span less than a decade
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel)
         ax.set_ylabel(rows[0][1][0] + " (lower is better)")
@@ -363,6 +380,65 @@ def save_quality_cost_plot(result: ComparisonReport, path: Path) -> Path | None:
     axes[0].legend(fontsize=8, loc="best")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def save_log_z_estimates(
+    estimates: Mapping[str, Sequence[tuple[float, float]]],
+    path: Path,
+    *,
+    true_log_z: float | None = None,
+    title: str = "",
+) -> Path | None:
+    """log Z estimates with error bars, one column per method.
+
+    Args:
+        estimates: method → its ``(log Ẑ, se)`` of each run (one per seed).
+        path: where the PNG goes.
+        true_log_z: the target's log Z; the plot then shows log Ẑ − log Z around 0.
+        title: the figure's title.
+
+    Each run is a point with ± 2 se (when the se is finite); with several runs their mean
+    gets a bar of ± 2 sd / √k across them, the error bar across seeds. Returns None when no
+    estimate is finite.
+    """
+    finite = {m: [(e, s) for e, s in runs if math.isfinite(e)] for m, runs in estimates.items()}
+    finite = {m: runs for m, runs in finite.items() if runs}
+    if not finite:
+        return None
+    shift = true_log_z if true_log_z is not None else 0.0
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(3.5, 1.1 * len(finite) + 1.5), 3.4), dpi=90)
+    for i, runs in enumerate(finite.values()):
+        offsets = np.linspace(-0.15, 0.15, len(runs)) if len(runs) > 1 else np.zeros(1)
+        for off, (estimate, se) in zip(offsets, runs, strict=True):
+            bar = 2 * se if math.isfinite(se) else None
+            ax.errorbar(i + off, estimate - shift, yerr=bar, fmt="o", ms=4, color="tab:orange")
+        if len(runs) > 1:
+            values = np.array([e for e, _ in runs]) - shift
+            spread = 2 * values.std(ddof=1) / math.sqrt(len(values))
+            ax.errorbar(i + 0.3, values.mean(), yerr=spread, fmt="s", ms=5, color="0.2")
+    if true_log_z is not None:
+        ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
+    ax.set_xticks(range(len(finite)), list(finite), rotation=30, fontsize=8)
+    ax.set_ylabel("log Ẑ − log Z" if true_log_z is not None else "log Ẑ")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_log_z_plot(result: ComparisonReport, path: Path) -> Path | None:
+    """The comparison's log Z estimates (rows with one; ± 2 standard errors of each run)
+    against the target's log Z when it is known. None when no row has an estimate."""
+    rows = [r for r in result.methods if r.status == "ok" and r.log_z]
+    if not rows:
+        return None
+    truth = next((r.log_z["true_log_z"] for r in rows if "true_log_z" in r.log_z), None)
+    estimates = {
+        r.method: [(float(r.log_z["log_z"]), float(r.log_z.get("log_z_se", math.nan)))]
+        for r in rows
+    }
+    return save_log_z_estimates(estimates, path, true_log_z=truth, title=result.target)
 
 
 def method_figures(

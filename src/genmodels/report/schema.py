@@ -27,6 +27,7 @@ class MethodRow(Protocol):
     metrics_error: str | None
     cost: dict[str, Any]
     chain: dict[str, Any]
+    log_z: dict[str, Any]  # a density sampler's log Z against the truth; {} for others
     settings: dict[str, Any]
     notes: dict[str, Any]  # the report adds "animation_label" when it draws an animation
     figures: dict[str, str]
