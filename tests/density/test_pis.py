@@ -8,12 +8,14 @@ import math
 
 import pytest
 import torch
+from torch.distributions import constraints
 
 from genmodels.budget import Budget
 from genmodels.catalogue import get_method
 from genmodels.density.pis import DDSSettings, PISSettings, run_dds, run_pis
 from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.targets.base import Target
+from genmodels.targets.constraints import ParamBlock
 
 LOG_Z = 1.7  # the test target's log normaliser
 
@@ -138,3 +140,25 @@ def test_a_target_without_density_is_not_applicable():
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ConfigError):
         DDSSettings(**bad)
+
+
+class PositiveScale(Target):
+    """(μ, τ) with μ ~ N(0, 1) and τ ~ Exponential(2) unnormalised: p̃ = e^{−μ²/2 − 2τ} on
+    τ > 0, Z = √(2π) / 2. The sampler runs in unconstrained space (log τ) with the Jacobian,
+    which keeps Z; its draws come back with τ > 0."""
+
+    kind = "posterior"
+    event_shape = (2,)
+    params = (ParamBlock("mu"), ParamBlock("tau", support=constraints.positive))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return -0.5 * x[..., 0] ** 2 - 2.0 * x[..., 1]
+
+
+@pytest.mark.slow  # about 8 s of CPU
+def test_a_constrained_target_is_sampled_in_unconstrained_space():
+    out = run_dds(PositiveScale(), DDSSettings(**SHORT), seed=0)
+    assert (out.x[:, 1] > 0).all()
+    assert abs(out.log_z - math.log(math.sqrt(2 * math.pi) / 2)) < max(4 * out.log_z_se, 0.03)
+    x = out.resample(4000, torch.Generator(out.x.device).manual_seed(1))
+    assert abs(float(x[:, 1].mean()) - 0.5) < 0.05  # E τ = 1/2
