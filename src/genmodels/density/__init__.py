@@ -14,12 +14,17 @@ from genmodels.density.base import (
     log_z_estimate,
     systematic_resample,
 )
+from genmodels.density.pis import DDSSettings, PISSettings, run_dds, run_pis
 
 __all__ = [
     "Cost",
     "CountingDensity",
+    "DDSSettings",
+    "PISSettings",
     "WeightedSamples",
     "ess_fraction",
     "log_z_estimate",
+    "run_dds",
+    "run_pis",
     "systematic_resample",
 ]
