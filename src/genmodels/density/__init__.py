@@ -14,12 +14,34 @@ from genmodels.density.base import (
     log_z_estimate,
     systematic_resample,
 )
+from genmodels.density.importance import (
+    FlowISSettings,
+    FlowProposal,
+    GaussianProposal,
+    PFODEProposal,
+    Proposal,
+    TargetProposal,
+    as_proposal,
+    importance_correct,
+    importance_sample,
+    run_flow_is,
+)
 
 __all__ = [
     "Cost",
     "CountingDensity",
+    "FlowISSettings",
+    "FlowProposal",
+    "GaussianProposal",
+    "PFODEProposal",
+    "Proposal",
+    "TargetProposal",
     "WeightedSamples",
+    "as_proposal",
     "ess_fraction",
+    "importance_correct",
+    "importance_sample",
     "log_z_estimate",
+    "run_flow_is",
     "systematic_resample",
 ]
