@@ -14,17 +14,39 @@ from genmodels.density.base import (
     log_z_estimate,
     systematic_resample,
 )
+from genmodels.density.importance import (
+    FlowISSettings,
+    FlowProposal,
+    GaussianProposal,
+    PFODEProposal,
+    Proposal,
+    TargetProposal,
+    as_proposal,
+    importance_correct,
+    importance_sample,
+    run_flow_is,
+)
 from genmodels.density.pis import DDSSettings, PISSettings, run_dds, run_pis
 
 __all__ = [
     "Cost",
     "CountingDensity",
     "DDSSettings",
+    "FlowISSettings",
+    "FlowProposal",
+    "GaussianProposal",
+    "PFODEProposal",
     "PISSettings",
+    "Proposal",
+    "TargetProposal",
     "WeightedSamples",
+    "as_proposal",
     "ess_fraction",
+    "importance_correct",
+    "importance_sample",
     "log_z_estimate",
     "run_dds",
+    "run_flow_is",
     "run_pis",
     "systematic_resample",
 ]

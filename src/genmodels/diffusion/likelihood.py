@@ -23,7 +23,7 @@ from torch import Tensor
 from genmodels.diffusion.draws import rademacher_like, uniform_like
 from genmodels.errors import InvalidInputError
 
-__all__ = ["LikelihoodResult", "dequantized_nll", "pf_ode_log_prob"]
+__all__ = ["LikelihoodResult", "dequantized_nll", "pf_ode_log_prob", "solve_with_divergence"]
 
 EXACT_DIVERGENCE_MAX_DIM = 16
 
@@ -70,6 +70,39 @@ def pf_ode_log_prob(
         >>> round(float(r.log_prob), 3) == round(-log(2 * pi) - 1.0, 3)
         True
     """
+    x_1, integral, nfe = solve_with_divergence(
+        drift, x, t_span, divergence=divergence, rtol=rtol, atol=atol, generator=generator
+    )
+    return LikelihoodResult(prior_log_prob(x_1) + integral, nfe)
+
+
+def solve_with_divergence(
+    drift: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    t_span: tuple[float, float],
+    *,
+    divergence: Literal["auto", "exact", "hutchinson"] = "auto",
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, int]:
+    """Solve dx/dt = f(x, t) from t₀ to t₁ together with ∫_{t₀}^{t₁} ∇·f(x_t, t) dt.
+
+    The one solve behind `pf_ode_log_prob` (data → prior) and behind sampling with the
+    log-density of the draws (prior → data, ``t_span`` decreasing: then the integral runs
+    backwards and log p(x_{t₁}) = log p(x_{t₀}) − integral). Arguments as in
+    `pf_ode_log_prob`.
+
+    Returns:
+        ``(x_{t₁} [B, *event], integral [B], nfe)``.
+
+    Example:
+        >>> # dx/dt = −x/2 backwards from t = 1 to 0: x₀ = e^{1/2} x₁, ∫₁⁰ ∇·f dt = d/2 = 1
+        >>> f = lambda x, t: -0.5 * x
+        >>> x_0, integral, _ = solve_with_divergence(f, torch.ones(1, 2), (1.0, 0.0))
+        >>> round(float(x_0[0, 0]), 4) == round(math.exp(0.5), 4), round(float(integral), 4)
+        (True, 1.0)
+    """
     from torchdiffeq import odeint
 
     B = x.shape[0]
@@ -105,7 +138,7 @@ def pf_ode_log_prob(
     x_1, integral = odeint(
         augmented, (x.detach(), x.new_zeros(B)), t, rtol=rtol, atol=atol, method="dopri5"
     )
-    return LikelihoodResult(prior_log_prob(x_1[-1]) + integral[-1], nfe)
+    return x_1[-1], integral[-1], nfe
 
 
 def dequantized_nll(
