@@ -52,7 +52,7 @@ def _check_eta(eta: float) -> None:
 
 
 @register_solver(
-    "euler_ancestral", family="ode", default_steps=100, grid="logsnr",
+    "euler_ancestral", family="ode", default_steps=100, grid=None,
     sigma_min=few_step_sigma_min,
     description="Euler ancestral: Euler to sigma_down, then noise sigma_up (k-diffusion)",
 )  # fmt: skip
@@ -70,7 +70,9 @@ def sample_euler_ancestral(
     """Euler ancestral (k-diffusion's ``sample_euler_ancestral``; diffusers'
     ``EulerAncestralDiscreteScheduler``): an Euler step of the PF-ODE from σ̂ to σ_down, then
     noise of std σ_up · ``s_noise`` (`ancestral_levels`). One NFE per step; the step to 0 has
-    no noise.
+    no noise. Default grid: the process's own, as for `sample_euler` (on a DDPM its timesteps,
+    where η = 1 is DDPM ancestral sampling; elsewhere EDM's ρ = 7 grid, ending at the
+    few-step σ_min).
 
     Example:
         >>> zero = lambda x, s: torch.zeros_like(x)
