@@ -47,6 +47,12 @@ Lu et al. 2022b give for < 15 steps: a high-order step across the large final λ
 unstable)."""
 
 
+def _check_order(order: int, highest: int, what: str) -> None:
+    """An order option's `OptionCheck` rule: an integer in 1..``highest``."""
+    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= highest:
+        raise InvalidInputError(f"{what} must be an integer in 1..{highest}, got {order!r}")
+
+
 def _lam(sigma: float) -> float:
     return -math.log(sigma)
 
@@ -212,6 +218,7 @@ def _unic(x_prev: Tensor, model_t: Tensor, m: list[Tensor], lam: list[float], si
 
 @register_solver(
     "unipc", family="ode", default_steps=10, sigma_min=few_step_sigma_min, grid="logsnr",
+    check=lambda o: _check_order(o["order"], 3, "UniPC's order"),
     description="UniPC-bh2 predictor-corrector, order 2 (Zhao et al. 2023)",
 )  # fmt: skip
 @torch.no_grad()
@@ -240,10 +247,9 @@ def sample_unipc(
         >>> sample_unipc(zero, 80 * torch.randn(4, 2), [80.0, 8.0, 1.0, 0.0]).abs().max().item()
         0.0
     """
-    if order not in (1, 2, 3) or variant not in ("bh1", "bh2"):
-        raise InvalidInputError(
-            f"UniPC takes order 1-3 and variant bh1/bh2, got {order}, {variant!r}"
-        )
+    _check_order(order, 3, "UniPC's order")
+    if variant not in ("bh1", "bh2"):
+        raise InvalidInputError(f"UniPC's variant is bh1 or bh2, got {variant!r}")
     s_in = x.new_ones(x.shape[0])
     levels = as_levels(sigmas)
     n = len(levels) - 1
@@ -272,6 +278,7 @@ ADAMS_BASHFORTH = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12),
 
 @register_solver(
     "ipndm", family="ode", default_steps=10, sigma_min=few_step_sigma_min, grid="karras",
+    check=lambda o: _check_order(o["max_order"], len(ADAMS_BASHFORTH), "iPNDM's max_order"),
     description="improved PNDM: Adams-Bashforth up to 4th order on the PF-ODE (Zhang & Chen 2023)",
 )  # fmt: skip
 @torch.no_grad()
@@ -294,8 +301,7 @@ def sample_ipndm(
         >>> x.shape  # not exactly D = 0: Adams-Bashforth on unequal steps
         torch.Size([4, 2])
     """
-    if not 1 <= max_order <= len(ADAMS_BASHFORTH):
-        raise InvalidInputError(f"iPNDM's max_order must be in 1..4, got {max_order}")
+    _check_order(max_order, len(ADAMS_BASHFORTH), "iPNDM's max_order")
     s_in = x.new_ones(x.shape[0])
     ds: list[Tensor] = []  # dx̂/dσ̂ at the current and past steps, newest first
     for i, (sigma, sigma_next) in enumerate(itertools.pairwise(as_levels(sigmas))):

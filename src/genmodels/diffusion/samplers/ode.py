@@ -26,7 +26,7 @@ from torch import Tensor
 
 from genmodels.diffusion.grids import few_step_sigma_min
 from genmodels.diffusion.samplers.common import Callback, report
-from genmodels.diffusion.solvers import register_solver
+from genmodels.diffusion.solvers import positive, register_solver
 
 __all__ = ["sample_dopri5", "sample_dpmpp_2m", "sample_euler", "sample_heun"]
 
@@ -154,6 +154,7 @@ def sample_dpmpp_2m(
 
 @register_solver(
     "dopri5", family="ode", default_steps=18, grid="karras",
+    check=lambda o: positive(o, "rtol", "atol"),
     description="adaptive Dormand-Prince on the PF-ODE in log sigma (torchdiffeq)",
 )  # fmt: skip
 @torch.no_grad()
