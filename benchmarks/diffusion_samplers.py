@@ -251,16 +251,19 @@ ADAPTIVE = ("dopri5", "annealed_langevin")  # NFE set by tolerance / levels: not
 
 
 def _diffusers_counterparts() -> dict[str, object]:
-    """Our solver name → a factory of diffusers' counterpart (its default config: linear β,
-    1,000 steps; their own timestep spacing and final step). iPNDM's nearest is PNDM's PLMS."""
+    """Our solver name → a factory of diffusers' counterpart (its default config on the same
+    linear-β table, 1,000 steps; their own timestep spacing and final step). iPNDM's nearest
+    is PNDM's PLMS. Heun's default table is Stable Diffusion's (β 0.00085–0.012, σ̂ from 25),
+    another model's noise: it gets ours, β 1e-4–0.02, like every other counterpart."""
     import diffusers as d
 
     dpm = d.DPMSolverMultistepScheduler
+    same_table = {"beta_start": 1e-4, "beta_end": 0.02, "beta_schedule": "linear"}
     return {
         "ancestral": lambda: d.DDPMScheduler(clip_sample=False),
         "ddim": lambda: d.DDIMScheduler(clip_sample=False),
         "euler": d.EulerDiscreteScheduler,
-        "heun": d.HeunDiscreteScheduler,
+        "heun": lambda: d.HeunDiscreteScheduler(**same_table),
         "dpmpp_2m": lambda: dpm(solver_order=2),
         "dpmpp_3m": lambda: dpm(solver_order=3),
         "dpmpp_2m_sde": lambda: dpm(solver_order=2, algorithm_type="sde-dpmsolver++"),
