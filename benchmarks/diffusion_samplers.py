@@ -13,12 +13,16 @@
     for every registered solver a DDPM or VP SDE offers, on the exact ε of eight_gaussians, each
     on its registered default grid, with diffusers' counterpart schedulers (their default
     configs on the same linear-β table) beside ours on the same ε and the same x_T. With
-    ``--digits DIR``: fd at 10 NFE of every solver against 1,000-step ancestral sampling.
+    ``--part digits``: the same on a trained digits DDPM, in fd.
 (grids) the σ_min sweep behind `grids.few_step_sigma_min` (not in ``all``).
+(digits) a DDPM trained on the bundled 8×8 digits with the library's train path (fixed steps,
+    CPU, one thread; ``--digits DIR`` reuses a run there): fd of every solver at 5, 10, 20 NFE
+    against 1,000-step ancestral sampling on the same model (not in ``all``).
 
 Usage:
-    PYTHONPATH=src python benchmarks/diffusion_samplers.py [--part a|b|c|grids|all] [--threads 1]
-        [--digits runs/digits-ddpm [--digits-n 1000] [--skip-toy]]
+    PYTHONPATH=src python benchmarks/diffusion_samplers.py [--part a|b|c|grids|digits|all]
+        [--threads 1] [--digits runs/digits-ddpm [--digits-n 1000] [--skip-toy]]
+        [--digits-train-steps 3000]
 """
 
 from __future__ import annotations
@@ -247,16 +251,19 @@ ADAPTIVE = ("dopri5", "annealed_langevin")  # NFE set by tolerance / levels: not
 
 
 def _diffusers_counterparts() -> dict[str, object]:
-    """Our solver name → a factory of diffusers' counterpart (its default config: linear β,
-    1,000 steps; their own timestep spacing and final step). iPNDM's nearest is PNDM's PLMS."""
+    """Our solver name → a factory of diffusers' counterpart (its default config on the same
+    linear-β table, 1,000 steps; their own timestep spacing and final step). iPNDM's nearest
+    is PNDM's PLMS. Heun's default table is Stable Diffusion's (β 0.00085–0.012, σ̂ from 25),
+    another model's noise: it gets ours, β 1e-4–0.02, like every other counterpart."""
     import diffusers as d
 
     dpm = d.DPMSolverMultistepScheduler
+    same_table = {"beta_start": 1e-4, "beta_end": 0.02, "beta_schedule": "linear"}
     return {
         "ancestral": lambda: d.DDPMScheduler(clip_sample=False),
         "ddim": lambda: d.DDIMScheduler(clip_sample=False),
         "euler": d.EulerDiscreteScheduler,
-        "heun": d.HeunDiscreteScheduler,
+        "heun": lambda: d.HeunDiscreteScheduler(**same_table),
         "dpmpp_2m": lambda: dpm(solver_order=2),
         "dpmpp_3m": lambda: dpm(solver_order=3),
         "dpmpp_2m_sde": lambda: dpm(solver_order=2, algorithm_type="sde-dpmsolver++"),
@@ -411,9 +418,40 @@ def sigma_min_sweep(
     return out
 
 
-def digits_at_10_nfe(run_dir: str, n: int = 1000) -> dict[str, object]:
-    """Part (c) on digits: fd of every solver of a trained DDPM at 10 NFE, and of 1,000-step
-    ancestral sampling (same starting seed for every run)."""
+DIGITS_NFES = (5, 10, 20)
+DIGITS_TRAIN_STEPS = 3000
+"""`genmodels train ddpm --data digits`'s own step count (the image kind's default): ≈ 11
+CPU-minutes single-threaded here, under the 15 the shared machine allows."""
+
+
+def train_digits(run_dir: str, steps: int = DIGITS_TRAIN_STEPS) -> dict[str, object]:
+    """Train a DDPM on the bundled 8×8 digits into ``run_dir`` through the library's own path
+    (`build_model` + `fit` with the image kind's defaults, as ``genmodels train ddpm --data
+    digits`` does), on the CPU, single-threaded, for a fixed ``steps``; a run already there is
+    reused. Returns the training's process (CPU) seconds, not wall time (shared machine)."""
+    from pathlib import Path
+
+    from genmodels.targets.base import get_target
+    from genmodels.training import TrainConfig, fit
+    from genmodels.training.defaults import kind_defaults
+    from genmodels.training.setup import build_model
+
+    if (Path(run_dir) / "config.json").exists():
+        return {"run": run_dir, "reused": True}
+    target = get_target("digits")
+    defaults = kind_defaults("ddpm", target.kind)
+    model = build_model("ddpm", target.event_shape, defaults.get("model"), seed=0)
+    train = {**defaults.get("train", {}), "steps": steps, "device": "cpu", "progress": False}
+    start = time.process_time()
+    state = fit(model, target, TrainConfig(**train), run_dir)
+    cpu = time.process_time() - start
+    return {"run": run_dir, "steps": state.step, "train_cpu_s": round(cpu, 1), "reused": False}
+
+
+def digits_table(run_dir: str, n: int = 1000, nfes=DIGITS_NFES) -> dict[str, object]:
+    """Part (c) on digits: fd of every fixed-NFE solver of a trained DDPM at ``nfes`` (Heun at
+    the most steps within each: 2N − 1 calls) against 1,000-step ancestral sampling on the same
+    model, the same starting seed for every run; and the fd floor (real test images)."""
     from genmodels.metrics.image import evaluate_images
     from genmodels.targets.base import get_target
     from genmodels.training.checkpoint import load_model
@@ -421,26 +459,35 @@ def digits_at_10_nfe(run_dir: str, n: int = 1000) -> dict[str, object]:
     target = get_target("digits")
     model, _ = load_model(run_dir)
 
-    def fd(name: str, steps: int) -> tuple[float, int]:
+    def fd(name: str, steps: int) -> tuple[float, int, float]:
         out = model.sample(n, generator=torch.Generator().manual_seed(0), sampler=name, steps=steps)
-        return round(evaluate_images(out.x.clamp(-1, 1), target)["fd"], 3), out.nfe
+        metrics = evaluate_images(out.x.clamp(-1, 1), target)
+        return round(metrics["fd"], 3), out.nfe, round(metrics["fd_floor"], 3)
 
-    out: dict[str, object] = {"ancestral_1000": fd("ancestral", 1000), "n": n}
+    ref, _, floor = fd("ancestral", 1000)
+    out: dict[str, object] = {"ancestral_1000_fd": ref, "fd_floor": floor, "n": n}
     print(out, flush=True)
     for name in model.samplers:
         if name in ADAPTIVE:
             continue
-        out[name] = fd(name, 5 if name == "heun" else 10)
-        print(name, out[name], flush=True)
+        row = {}
+        for nfe in nfes:
+            value, used, _ = fd(name, (nfe + 1) // 2 if name == "heun" else nfe)
+            row[nfe] = (value, round(value / ref, 2), used)
+        out[name] = row
+        print(name, json.dumps(row), flush=True)
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("a", "b", "c", "grids", "all"), default="all")
+    parser.add_argument("--part", choices=("a", "b", "c", "grids", "digits", "all"), default="all")
     parser.add_argument("--solvers", help="part c: comma-separated solver names (default all)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--digits", metavar="DIR", help="a trained digits ddpm run for part b")
+    parser.add_argument(
+        "--digits", metavar="DIR", help="a digits ddpm run (part digits: trained there if absent)"
+    )
+    parser.add_argument("--digits-train-steps", type=int, default=DIGITS_TRAIN_STEPS)
     parser.add_argument("--digits-n", type=int, default=1000, help="images per fd in part b")
     parser.add_argument("--skip-toy", action="store_true", help="part b on digits only")
     args = parser.parse_args()
@@ -454,12 +501,16 @@ def main() -> None:
             results["quality_vs_nfe"] = quality_vs_nfe()
         if args.digits:
             results["quality_vs_nfe_digits"] = quality_vs_nfe_digits(args.digits, args.digits_n)
-    if args.part in ("c", "all"):
-        if not args.skip_toy:
-            names = args.solvers.split(",") if args.solvers else None
-            results["few_step_table"] = quality_table(names=names)
-        if args.digits:
-            results["digits_10_nfe"] = digits_at_10_nfe(args.digits, args.digits_n)
+    if args.part in ("c", "all") and not args.skip_toy:
+        names = args.solvers.split(",") if args.solvers else None
+        results["few_step_table"] = quality_table(names=names)
+    if args.part == "digits":
+        run_dir = args.digits or "runs/bench-digits-ddpm"
+        results["digits_training"] = train_digits(run_dir, args.digits_train_steps)
+        print(results["digits_training"], flush=True)
+        start = time.process_time()
+        results["digits_table"] = digits_table(run_dir, args.digits_n)
+        results["digits_table"]["sampling_cpu_s"] = round(time.process_time() - start, 1)
     if args.part == "grids":
         results["sigma_min_sweep"] = sigma_min_sweep()
     print(json.dumps(results, indent=1))

@@ -130,6 +130,8 @@ def _write_bad_toml(d: Path) -> None:
     (d / "model_scalar.toml").write_text("model = 3\n")
     (d / "width.toml").write_text("[model]\nwidth = 0\n")
     (d / "compare_bad.toml").write_text("[compare]\nno_such_key = 1\n")
+    for name, options in SOLVER_OPTIONS.items():  # a solver option's value, typo'd or out of range
+        (d / f"solver_{name}.toml").write_text(f"[methods.ddpm.sample]\n{options}\n")
 
 
 def _tampered_runs(run: Path, d: Path) -> None:
@@ -554,6 +556,19 @@ EVALUATE = [
     _case("evaluate", "{good.npz}", "--target", "two_moons", "--seed", HUGE),
 ]
 
+SOLVER_OPTIONS = {
+    "unipc_order": 'sampler = "unipc"\norder = 7',
+    "unipc_variant": 'sampler = "unipc"\nvariant = "bh3"',
+    "ipndm_order": 'sampler = "ipndm"\nmax_order = 0',
+    "sde_eta": 'sampler = "dpmpp_2m_sde"\neta = 2.0',
+    "ancestral_noise": 'sampler = "euler_ancestral"\ns_noise = -1.0',
+    "ddim_eta": 'sampler = "ddim"\neta = "lots"',
+    "ddim_clip": 'sampler = "ddim"\nclip_x0 = 0.0',
+    "lower_order_final": 'sampler = "dpmpp_3m"\nlower_order_final = "yes"',
+    "dopri5_rtol": 'sampler = "dopri5"\nrtol = -1e-3',
+    "steps_per_level": 'sampler = "annealed_langevin"\nsteps_per_level = 0',
+}
+
 _C = ("compare", "--target", "two_moons", "--out", "{out}", "--quiet")
 COMPARE = [
     _case("compare", "--target", "no_such_target", "--methods", "flow", "--out", "{out}"),
@@ -566,6 +581,10 @@ COMPARE = [
     _case(*_C, "--config", "{binary.toml}"),
     _case(*_C, "--config", "{broken.toml}"),
     _case(*_C, "--config", "{compare_bad.toml}"),
+    *(
+        _case(*_C, "--methods", "ddpm", "--config", f"{{solver_{name}.toml}}")
+        for name in SOLVER_OPTIONS
+    ),
     _case(*_C, "--budget-seconds", "soon"),
     _case(*_C, "--n-samples", "many"),
     # answered before anything trains: the run-wide values and the output directory

@@ -19,10 +19,13 @@ A model only has to provide ``process``, ``config``, ``event_shape``, ``families
 from __future__ import annotations
 
 import inspect
+import math
 import time
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -44,6 +47,7 @@ __all__ = [
     "resolve_solver",
     "sample",
     "solvers_for",
+    "value_fits",
 ]
 
 
@@ -88,18 +92,70 @@ DRIVERS: Registry[Driver] = Registry("solver family")
 
 
 def check_options(spec: SolverSpec, options: dict[str, Any]) -> None:
-    """Raise `InvalidInputError` for options ``spec.fn`` does not take (before it runs)."""
+    """Raise `InvalidInputError` for options ``spec.fn`` does not take, or values it cannot
+    run with, before it runs (and, from ``compare``, before anything trains): names against
+    its signature, types against its annotations (`value_fits`), ranges by ``spec.check``."""
     params = inspect.signature(spec.fn).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    taken = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    taken -= {"generator", "callback", *spec.options}
+    keyword = {n: p for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    taken = set(keyword) - {"generator", "callback", *spec.options}
     unknown = sorted(set(options) - taken)
     if unknown:
         raise InvalidInputError(
             f"sampler {spec.name!r} does not take option(s) {', '.join(map(repr, unknown))} "
             f"(it takes: grid, {', '.join(sorted(taken)) or 'nothing else'})"
         )
+    hints = typing.get_type_hints(inspect.unwrap(spec.fn))
+    for name, value in options.items():
+        if name in hints and not value_fits(value, hints[name]):
+            raise InvalidInputError(
+                f"sampler {spec.name!r}: option {name}={value!r} is not {_describe(hints[name])}"
+            )
+    if spec.check is not None:
+        defaults = {n: p.default for n, p in keyword.items() if p.default is not p.empty}
+        spec.check({**defaults, **spec.options, **options})
+
+
+def value_fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` (from TOML or a caller) is of type ``hint``: bool, int (not a bool),
+    float (a finite int or float), str, None, a ``Literal`` of choices, or a union of these;
+    any other annotation is not checked (True).
+
+    Example:
+        >>> value_fits(2, float), value_fits(True, int), value_fits("bh3", Literal["bh1", "bh2"])
+        (True, False, False)
+    """
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(value_fits(value, arg) for arg in typing.get_args(hint))
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    if hint is type(None):
+        return "None"
+    return {bool: "true/false", int: "an integer", float: "a finite number"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
 
 
 def native_callback(callback: Callback | None, process: Any) -> Callback | None:

@@ -137,6 +137,25 @@ class DiscreteSchedule(NoiseProcess):
         return 1.0 / math.sqrt(1.0 + float(sigma_hat) ** 2)
 
     def grid_for(self, preferred: str | None) -> str:
-        """A solver's preferred σ̂ grid; for the discrete samplers (None) the schedule's
-        ``spacing``."""
+        """A solver's preferred σ̂ grid; for the discrete samplers and the ODE solvers that
+        prefer the process's own grid (None) the schedule's ``spacing``."""
         return preferred or self.spacing
+
+    def sigmas(self, steps: int, grid: str = "karras", *, sigma_min: float | None = None) -> Tensor:
+        """A `NoiseProcess` σ̂ grid, or (``grid`` a timestep spacing: ``"leading"``,
+        ``"trailing"``, ``"linspace"``) the σ̂ of the timesteps the discrete samplers visit,
+        then 0: on it the Euler step is DDIM's and Euler ancestral's is DDPM's, step for step.
+
+        A timestep grid is the schedule's own levels: it ends at its last timestep's σ̂ (the
+        table's σ̂_min for leading and linspace), and a solver's ``sigma_min`` does not move it.
+        (`grids` lists the σ̂ grids every process offers; these come on top.)
+
+        Example:
+            >>> s = DiscreteSchedule.linear(1000)
+            >>> [round(v, 2) for v in s.sigmas(3, "leading").tolist()]
+            [9.49, 1.46, 0.01, 0.0]
+        """
+        if grid not in SPACINGS:
+            return super().sigmas(steps, grid, sigma_min=sigma_min)
+        levels = self.sigmas_hat[self.timesteps(steps, grid)]
+        return torch.cat([levels, levels.new_zeros(1)]).float()

@@ -31,6 +31,7 @@ Example — a new ODE solver is one function plus its registration:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -41,10 +42,12 @@ __all__ = [
     "FAMILIES",
     "SOLVERS",
     "Family",
+    "OptionCheck",
     "SolverSpec",
     "get_solver",
     "langevin_levels_or",
     "one_step_per_timestep",
+    "positive",
     "register_solver",
 ]
 
@@ -54,6 +57,9 @@ FAMILIES: tuple[Family, ...] = ("discrete", "sde", "ode", "langevin")
 F = TypeVar("F", bound=Callable[..., Any])
 StepsRule = int | Callable[[Any], int]
 """A default number of steps: a number, or a function of the model's noise process."""
+OptionCheck = Callable[[Mapping[str, Any]], None]
+"""A solver's rule on its option values: given every option it would run with, raise
+`InvalidInputError` for a value out of range (types are checked from its signature)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,8 @@ class SolverSpec:
         description: one line for listings.
         sigma_min: the rule ``(steps, process σ̂_min) -> σ_min`` for where its σ̂ grids end
             before 0 (e.g. `grids.few_step_sigma_min`); None: the process's σ̂_min.
+        check: the `OptionCheck` of its option values (ranges), run by
+            `drivers.check_options` before anything samples or trains; None: types only.
     """
 
     name: str
@@ -86,6 +94,7 @@ class SolverSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     sigma_min: Callable[[int, float], float] | None = None
+    check: OptionCheck | None = None
 
     def steps_for(self, process: Any) -> int:
         """The default number of steps on ``process``."""
@@ -112,6 +121,7 @@ def register_solver(
     config_options: tuple[str, ...] = (),
     description: str = "",
     sigma_min: Callable[[int, float], float] | None = None,
+    check: OptionCheck | None = None,
     **options: Any,
 ) -> Callable[[F], F]:
     """Decorator: register the decorated solver function under ``name`` (see `SolverSpec`).
@@ -126,11 +136,26 @@ def register_solver(
         SOLVERS.add(
             name,
             SolverSpec(name, family, fn, default_steps, grid, config_options, options,
-                       description or (fn.__doc__ or name).strip().splitlines()[0], sigma_min),
+                       description or (fn.__doc__ or name).strip().splitlines()[0], sigma_min,
+                       check),
         )  # fmt: skip
         return fn
 
     return decorator
+
+
+def positive(options: Mapping[str, Any], *names: str, integer: bool = False) -> None:
+    """Raise `InvalidInputError` unless each option of ``names`` (when set, not None) is a
+    finite number > 0 (``integer``: a whole number ≥ 1): the common `OptionCheck` rule."""
+    from genmodels.errors import InvalidInputError
+
+    for name in names:
+        value = options.get(name)
+        if value is None:
+            continue
+        if (integer and value < 1) or not (math.isfinite(value) and value > 0):
+            what = "an integer ≥ 1" if integer else "a finite number > 0"
+            raise InvalidInputError(f"{name} must be {what}, got {value!r}")
 
 
 def get_solver(name: str) -> SolverSpec:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from genmodels.diffusion.grids import few_step_sigma_min
-from genmodels.diffusion.samplers.common import Callback, as_levels, noise_like, report
+from genmodels.diffusion.samplers.common import Callback, as_levels, check_eta, noise_like, report
 from genmodels.diffusion.solvers import register_solver
 from genmodels.errors import InvalidInputError
 
@@ -46,14 +47,17 @@ def ancestral_levels(sigma: float, sigma_next: float, eta: float = 1.0) -> tuple
     return math.sqrt(sigma_next**2 - up**2), up
 
 
-def _check_eta(eta: float) -> None:
-    if not 0 <= eta <= 1 or not math.isfinite(eta):
-        raise InvalidInputError(f"eta must be in [0, 1], got {eta}")
+def _check_noise(options: Mapping[str, Any]) -> None:
+    """The stochastic solvers' `OptionCheck`: η in [0, 1], s_noise ≥ 0."""
+    check_eta(options["eta"])
+    s_noise = options["s_noise"]
+    if not (math.isfinite(s_noise) and s_noise >= 0):
+        raise InvalidInputError(f"s_noise must be a finite number ≥ 0, got {s_noise!r}")
 
 
 @register_solver(
-    "euler_ancestral", family="ode", default_steps=100, grid="logsnr",
-    sigma_min=few_step_sigma_min,
+    "euler_ancestral", family="ode", default_steps=100, grid=None,
+    sigma_min=few_step_sigma_min, check=_check_noise,
     description="Euler ancestral: Euler to sigma_down, then noise sigma_up (k-diffusion)",
 )  # fmt: skip
 @torch.no_grad()
@@ -70,7 +74,9 @@ def sample_euler_ancestral(
     """Euler ancestral (k-diffusion's ``sample_euler_ancestral``; diffusers'
     ``EulerAncestralDiscreteScheduler``): an Euler step of the PF-ODE from σ̂ to σ_down, then
     noise of std σ_up · ``s_noise`` (`ancestral_levels`). One NFE per step; the step to 0 has
-    no noise.
+    no noise. Default grid: the process's own, as for `sample_euler` (on a DDPM its timesteps,
+    where η = 1 is DDPM ancestral sampling; elsewhere EDM's ρ = 7 grid, ending at the
+    few-step σ_min).
 
     Example:
         >>> zero = lambda x, s: torch.zeros_like(x)
@@ -78,7 +84,7 @@ def sample_euler_ancestral(
         >>> x.abs().max().item()
         0.0
     """
-    _check_eta(eta)
+    _check_noise({"eta": eta, "s_noise": s_noise})
     s_in = x.new_ones(x.shape[0])
     for i, (sigma, sigma_next) in enumerate(itertools.pairwise(as_levels(sigmas))):
         denoised = denoiser(x, sigma * s_in)
@@ -93,7 +99,7 @@ def sample_euler_ancestral(
 
 @register_solver(
     "dpmpp_2m_sde", family="ode", default_steps=20, grid="logsnr",
-    sigma_min=few_step_sigma_min,
+    sigma_min=few_step_sigma_min, check=_check_noise,
     description="DPM-Solver++(2M) SDE, midpoint (Lu et al. 2022b; k-diffusion)",
 )  # fmt: skip
 @torch.no_grad()
@@ -121,7 +127,7 @@ def sample_dpmpp_2m_sde(
         >>> x.abs().max().item()
         0.0
     """
-    _check_eta(eta)
+    _check_noise({"eta": eta, "s_noise": s_noise})
     s_in = x.new_ones(x.shape[0])
     old_denoised: Tensor | None = None
     h_last = 0.0

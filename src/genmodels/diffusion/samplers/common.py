@@ -12,8 +12,17 @@ import torch
 from torch import Tensor
 
 from genmodels.diffusion.draws import noise_like
+from genmodels.errors import InvalidInputError
 
-__all__ = ["Callback", "NFECounter", "StepState", "as_levels", "noise_like", "report"]
+__all__ = [
+    "Callback",
+    "NFECounter",
+    "StepState",
+    "as_levels",
+    "check_eta",
+    "noise_like",
+    "report",
+]
 
 
 class StepState(TypedDict):
@@ -64,6 +73,13 @@ class NFECounter:
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         self.nfe += 1
         return self.fn(*args, **kwargs)
+
+
+def check_eta(eta: float, high: float = 1.0) -> None:
+    """Raise `InvalidInputError` unless η, the share of fresh noise of a stochastic step, is a
+    number in [0, ``high``] (ancestral steps: at most the posterior's noise, η ≤ 1)."""
+    if isinstance(eta, bool) or not isinstance(eta, int | float) or not 0 <= eta <= high:
+        raise InvalidInputError(f"eta must be a number in [0, {high:g}], got {eta!r}")
 
 
 def as_levels(sigmas: Sequence[float] | Tensor) -> list[float]:

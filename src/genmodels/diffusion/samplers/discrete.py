@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 
 from genmodels.diffusion.parameterization import eps_to_x0
-from genmodels.diffusion.samplers.common import Callback, noise_like, report
+from genmodels.diffusion.samplers.common import Callback, check_eta, noise_like, report
 from genmodels.diffusion.schedules import DiscreteSchedule
-from genmodels.diffusion.solvers import one_step_per_timestep, register_solver
+from genmodels.diffusion.solvers import one_step_per_timestep, positive, register_solver
 
 __all__ = ["ancestral_step", "sample_ddim", "sample_ddpm"]
 
@@ -69,6 +69,7 @@ def ancestral_step(
 @register_solver(
     "ancestral", family="discrete", default_steps=one_step_per_timestep,
     config_options=("clip_x0",), description="DDPM ancestral sampling (Ho et al. 2020, Alg. 2)",
+    check=lambda o: positive(o, "clip_x0"),
 )  # fmt: skip
 @torch.no_grad()
 def sample_ddpm(
@@ -123,6 +124,7 @@ def sample_ddpm(
 @register_solver(
     "ddim", family="discrete", default_steps=50, config_options=("clip_x0",),
     description="DDIM (Song, Meng & Ermon 2021), deterministic for eta = 0",
+    check=lambda o: (positive(o, "clip_x0"), check_eta(o["eta"], high=math.inf)),
 )  # fmt: skip
 @torch.no_grad()
 def sample_ddim(

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from genmodels.diffusion.samplers.common import Callback, noise_like, report
-from genmodels.diffusion.solvers import langevin_levels_or, register_solver
+from genmodels.diffusion.solvers import langevin_levels_or, positive, register_solver
 from genmodels.errors import InvalidInputError
 from genmodels.samples import Samples
 
@@ -61,6 +61,7 @@ def langevin_step_size(sigmas: Sequence[float] | Tensor, steps_per_level: int) -
 @register_solver(
     "annealed_langevin", family="langevin", default_steps=langevin_levels_or(10),
     grid="langevin", config_options=("step_lr", "steps_per_level"),
+    check=lambda o: (positive(o, "step_lr"), positive(o, "steps_per_level", integer=True)),
     description="annealed Langevin dynamics on the noise-conditional score (Song & Ermon 2019)",
 )  # fmt: skip
 @torch.no_grad()

@@ -37,7 +37,7 @@ from genmodels.diffusion.samplers.common import Callback, as_levels, report
 from genmodels.diffusion.solvers import register_solver
 from genmodels.errors import InvalidInputError
 
-__all__ = ["sample_dpmpp_3m", "sample_ipndm", "sample_unipc"]
+__all__ = ["THIRD_ORDER_STEPS", "sample_dpmpp_3m", "sample_ipndm", "sample_unipc"]
 
 Denoiser = Callable[[Tensor, Tensor], Tensor]
 
@@ -45,6 +45,18 @@ FEW_STEPS = 15
 """Below this many steps the last steps drop order (diffusers' ``lower_order_final``, which
 Lu et al. 2022b give for < 15 steps: a high-order step across the large final λ-gap is
 unstable)."""
+
+
+def _check_order(order: int, highest: int, what: str) -> None:
+    """An order option's `OptionCheck` rule: an integer in 1..``highest``."""
+    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= highest:
+        raise InvalidInputError(f"{what} must be an integer in 1..{highest}, got {order!r}")
+
+
+THIRD_ORDER_STEPS = 10
+"""Fewest steps at which the registered DPM-Solver++(3M) takes 3rd-order steps: below, a step
+spans h ≳ 0.9 in λ and the three-point extrapolation overshoots where the 2nd-order step does
+not (measured in benchmarks/README.md, "Few-step solvers")."""
 
 
 def _lam(sigma: float) -> float:
@@ -95,6 +107,7 @@ def _dpmpp_update(x: Tensor, m: list[Tensor], lam: list[float], sigma: float,
 @register_solver(
     "dpmpp_3m", family="ode", default_steps=10, sigma_min=few_step_sigma_min, grid="logsnr",
     description="DPM-Solver++(3M), multistep 3rd order in log-SNR (Lu et al. 2022b)",
+    third_order_steps=THIRD_ORDER_STEPS,
 )  # fmt: skip
 @torch.no_grad()
 def sample_dpmpp_3m(
@@ -103,13 +116,17 @@ def sample_dpmpp_3m(
     sigmas: Sequence[float] | Tensor,
     *,
     lower_order_final: bool = True,
+    third_order_steps: int = 1,
     generator: torch.Generator | None = None,
     callback: Callback | None = None,
 ) -> Tensor:
     """DPM-Solver++(3M): multistep 3rd order in λ = −log σ̂ (Lu et al. 2022b, §4 and App. B).
 
     One NFE per step; orders warm up 1, 2, 3 and the last steps drop order (see
-    `_dpmpp_order`), as ``DPMSolverMultistepScheduler(solver_order=3)`` does.
+    `_dpmpp_order`), as ``DPMSolverMultistepScheduler(solver_order=3)`` does. On grids of
+    fewer than ``third_order_steps`` steps every step is at most 2nd order (it is then
+    DPM-Solver++(2M)); the registered ``dpmpp_3m`` sets `THIRD_ORDER_STEPS`, the function's
+    default (1) is diffusers' solver.
 
     Example:
         >>> zero = lambda x, s: torch.zeros_like(x)
@@ -125,7 +142,8 @@ def sample_dpmpp_3m(
         denoised = denoiser(x, sigma * s_in)
         m = [denoised, *m[:2]]
         lam = [_lam(sigma), *lam[:2]]
-        order = _dpmpp_order(i, n, 3, sigma_next, lower_order_final)
+        order = _dpmpp_order(i, n, 3 if n >= third_order_steps else 2, sigma_next,
+                             lower_order_final)  # fmt: skip
         lam_next = _lam(sigma_next) if sigma_next > 0 else math.inf
         x = _dpmpp_update(x, m, [lam_next, *lam], sigma, sigma_next, order)
         report(callback, i, x, sigma_next, denoised)
@@ -212,6 +230,7 @@ def _unic(x_prev: Tensor, model_t: Tensor, m: list[Tensor], lam: list[float], si
 
 @register_solver(
     "unipc", family="ode", default_steps=10, sigma_min=few_step_sigma_min, grid="logsnr",
+    check=lambda o: _check_order(o["order"], 3, "UniPC's order"),
     description="UniPC-bh2 predictor-corrector, order 2 (Zhao et al. 2023)",
 )  # fmt: skip
 @torch.no_grad()
@@ -240,10 +259,9 @@ def sample_unipc(
         >>> sample_unipc(zero, 80 * torch.randn(4, 2), [80.0, 8.0, 1.0, 0.0]).abs().max().item()
         0.0
     """
-    if order not in (1, 2, 3) or variant not in ("bh1", "bh2"):
-        raise InvalidInputError(
-            f"UniPC takes order 1-3 and variant bh1/bh2, got {order}, {variant!r}"
-        )
+    _check_order(order, 3, "UniPC's order")
+    if variant not in ("bh1", "bh2"):
+        raise InvalidInputError(f"UniPC's variant is bh1 or bh2, got {variant!r}")
     s_in = x.new_ones(x.shape[0])
     levels = as_levels(sigmas)
     n = len(levels) - 1
@@ -272,6 +290,7 @@ ADAMS_BASHFORTH = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12),
 
 @register_solver(
     "ipndm", family="ode", default_steps=10, sigma_min=few_step_sigma_min, grid="karras",
+    check=lambda o: _check_order(o["max_order"], len(ADAMS_BASHFORTH), "iPNDM's max_order"),
     description="improved PNDM: Adams-Bashforth up to 4th order on the PF-ODE (Zhang & Chen 2023)",
 )  # fmt: skip
 @torch.no_grad()
@@ -294,8 +313,7 @@ def sample_ipndm(
         >>> x.shape  # not exactly D = 0: Adams-Bashforth on unequal steps
         torch.Size([4, 2])
     """
-    if not 1 <= max_order <= len(ADAMS_BASHFORTH):
-        raise InvalidInputError(f"iPNDM's max_order must be in 1..4, got {max_order}")
+    _check_order(max_order, len(ADAMS_BASHFORTH), "iPNDM's max_order")
     s_in = x.new_ones(x.shape[0])
     ds: list[Tensor] = []  # dx̂/dσ̂ at the current and past steps, newest first
     for i, (sigma, sigma_next) in enumerate(itertools.pairwise(as_levels(sigmas))):

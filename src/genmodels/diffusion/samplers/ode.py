@@ -26,7 +26,7 @@ from torch import Tensor
 
 from genmodels.diffusion.grids import few_step_sigma_min
 from genmodels.diffusion.samplers.common import Callback, report
-from genmodels.diffusion.solvers import register_solver
+from genmodels.diffusion.solvers import positive, register_solver
 
 __all__ = ["sample_dopri5", "sample_dpmpp_2m", "sample_euler", "sample_heun"]
 
@@ -38,7 +38,7 @@ def _levels(sigmas: Sequence[float] | Tensor) -> list[float]:
 
 
 @register_solver(
-    "euler", family="ode", default_steps=100, grid="karras",
+    "euler", family="ode", default_steps=100, grid=None,
     description="Euler on the PF-ODE (= deterministic DDIM; Karras et al. 2022)",
 )  # fmt: skip
 @torch.no_grad()
@@ -55,6 +55,11 @@ def sample_euler(
     In any model's native coordinates the step is x_{t'} = (σ_{t'}/σ_t) x_t +
     (α_{t'} − α_t σ_{t'}/σ_t) x̂₀, i.e. DDIM's eq. 12 with η = 0 — and, on the linear path of
     rectified flow, the Euler step x_{t'} = x_t + (t' − t) v̂ of the flow-matching ODE.
+
+    Its default grid is the process's own (``grid=None`` in its spec): on a DDPM the σ̂ of the
+    schedule's timestep spacing, where it is DDIM step for step, the first-order grid that
+    beats EDM's ρ = 7 and the log-SNR grids at every NFE (benchmarks/README.md); elsewhere
+    EDM's ρ = 7 grid (flow matching: uniform t).
 
     Example:
         >>> zero = lambda x, s: torch.zeros_like(x)
@@ -149,6 +154,7 @@ def sample_dpmpp_2m(
 
 @register_solver(
     "dopri5", family="ode", default_steps=18, grid="karras",
+    check=lambda o: positive(o, "rtol", "atol"),
     description="adaptive Dormand-Prince on the PF-ODE in log sigma (torchdiffeq)",
 )  # fmt: skip
 @torch.no_grad()

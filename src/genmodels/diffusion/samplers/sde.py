@@ -11,8 +11,8 @@ ratio of the Langevin corrector (Algorithms 2–5); ``dt`` -> Δt > 0 (time runs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -20,13 +20,21 @@ from torch import Tensor
 from genmodels.diffusion.parameterization import append_dims
 from genmodels.diffusion.samplers.common import Callback, noise_like, report
 from genmodels.diffusion.sde import SDE
-from genmodels.diffusion.solvers import register_solver
+from genmodels.diffusion.solvers import positive, register_solver
 from genmodels.errors import InvalidInputError
 
 __all__ = ["sample_euler_maruyama", "sample_pc"]
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 Predictor = Literal["reverse_diffusion", "euler_maruyama"]
+
+
+def _check_pc(options: Mapping[str, Any]) -> None:
+    """`sample_pc`'s `OptionCheck`: a predictor or a corrector, r > 0, M ≥ 1 steps."""
+    if options["predictor"] is None and options["corrector"] is None:
+        raise InvalidInputError("predictor–corrector needs a predictor, a corrector or both")
+    positive(options, "snr")
+    positive(options, "corrector_steps", integer=True)
 
 
 def _batch_norm(v: Tensor) -> Tensor:
@@ -85,6 +93,7 @@ def _predictor_step(
 
 @register_solver(
     "pc", family="sde", default_steps=500, grid="uniform", config_options=("snr",),
+    check=lambda o: _check_pc(o),
     description="predictor-corrector on the reverse SDE (Song et al. 2021, Alg. 1)",
 )  # fmt: skip
 @torch.no_grad()
@@ -132,8 +141,8 @@ def sample_pc(
         >>> x.shape
         torch.Size([16, 2])
     """
-    if predictor is None and corrector is None:
-        raise InvalidInputError("predictor–corrector needs a predictor, a corrector or both")
+    _check_pc({"predictor": predictor, "corrector": corrector, "snr": snr,
+               "corrector_steps": corrector_steps})  # fmt: skip
     ts = torch.as_tensor(timesteps, dtype=torch.float64).tolist()
     x = x_mean = x_T
     n = x.shape[0]
