@@ -33,6 +33,7 @@ from torch import Tensor
 from genmodels.budget import Budget
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
+from genmodels.training.distributed import DistInfo
 
 __all__ = ["MethodOutput", "MethodRunner", "RunContext"]
 
@@ -49,6 +50,9 @@ class RunContext:
         out_dir: a directory the runner may write into (checkpoints, logs).
         progress: show progress bars.
         frame_points: points (2-D) or images kept per frame of a recorded trajectory.
+        dist: the `torchrun` job whose ranks all run this method together (a runner with
+            ``shards(settings, world_size)`` true for it); its ``run`` then returns the
+            output on rank 0 and None on the others. None: this process runs it alone.
     """
 
     seed: int = 0
@@ -57,6 +61,7 @@ class RunContext:
     out_dir: Path | None = None
     progress: bool = False
     frame_points: int = 1000
+    dist: DistInfo | None = None
 
 
 @dataclass
