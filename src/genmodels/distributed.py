@@ -42,7 +42,7 @@ import torch.distributed as dist
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from genmodels.errors import DistributedError, GenmodelsError, InvalidInputError
+from genmodels.errors import DistributedError, InvalidInputError
 from genmodels.samples import Samples
 from genmodels.training.distributed import (
     TIMEOUT_ENV,
@@ -194,11 +194,13 @@ def rank_failure(what: str, e: BaseException) -> DistributedError:
     """The one line that ends a job when ``what`` failed on this rank while the ranks were
     working together (the others wait in a collective this rank will never join): a
     backend's failure as `gather_objects` words it, any other error with its type."""
-    if isinstance(e, (RuntimeError, dist.DistError)) and not isinstance(e, GenmodelsError):
+    if isinstance(e, dist.DistError):  # the backend's: a peer died or timed out
         return _peer_error(e)
+    if isinstance(e, DistributedError):
+        return e
     text = str(e).strip().splitlines()
     reason = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-    return DistributedError(f"{what} failed on this rank, so the job ends: {reason}")
+    return DistributedError(f"{what} failed on this rank, so the job ends: {reason[:200]}")
 
 
 def _collective_device(info: DistInfo) -> torch.device:
