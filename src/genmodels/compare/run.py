@@ -216,13 +216,11 @@ def run_comparison(
         if progress:
             echo(f"{where}: {_summary_line(row)}")
         result.total_seconds = budget.elapsed()
-        if job.writer:
-            write_json(job.out / "results.json", result.to_json())
+        job.save(result)
     if report and job.writer:
         _write_report(result, job, echo)
     result.total_seconds = budget.elapsed()
-    if job.writer:
-        write_json(job.out / "results.json", result.to_json())
+    job.save(result)
     return result
 
 
@@ -241,6 +239,11 @@ class _Job:
     def writer(self) -> bool:
         """Rank 0 (or the one process) scores the methods and writes the report."""
         return self.info.rank == 0
+
+    def save(self, result: ComparisonResult) -> None:
+        """(Re)write ``results.json`` (the writer's; the other ranks write nothing)."""
+        if self.writer:
+            write_json(self.out / "results.json", result.to_json())
 
     def __post_init__(self) -> None:
         if self.target.has_samples:  # the exact reference sample, the same for every method
