@@ -50,8 +50,8 @@ class RunContext:
         out_dir: a directory the runner may write into (checkpoints, logs).
         progress: show progress bars.
         frame_points: points (2-D) or images kept per frame of a recorded trajectory.
-        dist: the `torchrun` job whose ranks all run this method together (a runner with
-            ``shards(settings, world_size)`` true for it); its ``run`` then returns the
+        dist: the `torchrun` job whose ranks all run this method together (a runner whose
+            ``shards(settings, world_size)`` says how); its ``run`` then returns the
             output on rank 0 and None on the others. None: this process runs it alone.
     """
 
@@ -95,6 +95,11 @@ class MethodOutput:
 class MethodRunner(Protocol):
     """How one method runs on a target.
 
+    A runner whose work splits over `torchrun` ranks also has ``shards(settings,
+    world_size) -> str | None``, saying how (a note for the row) or None when it does not:
+    then every rank calls ``run`` with ``ctx.dist`` set (rank 0 gets the output, the
+    others None); otherwise the method runs on rank 0 alone.
+
     Attributes:
         name: the method name (``nuts``, ``ddpm``, ...).
         camp: ``"chain"``, ``"map"``, ``"diffusion"`` or ``"hybrid"``.
@@ -110,5 +115,6 @@ class MethodRunner(Protocol):
         """The method's typed settings on ``target`` from the user's ``values`` (over the
         defaults); raise `ConfigError` for an unknown key or a wrong type."""
 
-    def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput:
-        """Train/warm up, then sample, with the settings `parse_settings` returned."""
+    def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput | None:
+        """Train/warm up, then sample, with the settings `parse_settings` returned (None
+        only on a rank other than 0 of a sharded run, see ``ctx.dist``)."""

@@ -390,13 +390,15 @@ def _run_method(
     if not info.distributed:
         return runner.run(target, settings, ctx)
     shards = getattr(runner, "shards", None)
-    if shards is None or not shards(settings, info.world_size):
+    how = shards(settings, info.world_size) if shards is not None else None
+    if not how:
         others = info.world_size - 1
         row.notes["distributed"] = (
             f"ran on rank 0 alone (this {runner.camp} method does not split over ranks); "
             f"the other {others} rank{'s' if others > 1 else ''} waited"
         )
         return on_rank_zero(lambda: runner.run(target, settings, ctx), info)
+    row.notes["distributed"] = how
     try:
         return runner.run(target, settings, replace(ctx, dist=info))
     except (NotApplicableError, TrainingDivergedError):

@@ -80,37 +80,43 @@ class ChainRunner(_SpecRunner):
                 f"a chain needs a density and target {target.name!r} has samples only"
             )
 
-    def shards(self, settings: Any, world_size: int) -> bool:
+    def shards(self, settings: Any, world_size: int) -> str | None:
         """Under `torchrun` the chains are split over the ranks when each gets one."""
-        return settings.chains >= world_size
+        if settings.chains < world_size:
+            return None
+        return f"{settings.chains} chains split over {world_size} ranks"
 
     def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput | None:
-        from genmodels.distributed import sharded_chains
-        from genmodels.mcmc import sample_chains
-
-        def draw(chains: int, seed: int, part: range) -> Any:
-            return sample_chains(
-                target,
-                self.name,
-                chains=chains,
-                draws=settings.draws,
-                warmup=settings.warmup,
-                kernel_options=dict(settings.kernel_options),
-                seed=seed,
-                progress=ctx.progress,
-                budget=ctx.budget,
-            )
-
-        if ctx.dist is None or not ctx.dist.distributed:
-            samples = draw(settings.chains, ctx.seed, range(settings.chains))
-            return MethodOutput(samples, settings=settings, notes=chain_budget_notes(samples.info))
-        # each rank's share from its own seed, gathered on rank 0
-        samples = sharded_chains(draw, settings.chains, ctx.seed, ctx.dist)
-        if samples is None:
+        samples = _run_chains(self.name, target, settings, ctx)
+        if samples is None:  # another rank's share of the chains: rank 0 gathered them
             return None
         notes = chain_budget_notes(samples.info)
-        notes["distributed"] = f"{settings.chains} chains split over {ctx.dist.world_size} ranks"
         return MethodOutput(samples=samples, settings=settings, notes=notes)
+
+
+def _run_chains(name: str, target: Target, settings: Any, ctx: RunContext) -> Any:
+    """The chains of kernel ``name``; under `torchrun` (``ctx.dist``) each rank's share from
+    its own seed, gathered on rank 0 (`genmodels.distributed.sharded_chains`; None on the
+    other ranks)."""
+    from genmodels.distributed import sharded_chains
+    from genmodels.mcmc import sample_chains
+
+    def draw(chains: int, seed: int, part: range) -> Any:
+        return sample_chains(
+            target,
+            name,
+            chains=chains,
+            draws=settings.draws,
+            warmup=settings.warmup,
+            kernel_options=dict(settings.kernel_options),
+            seed=seed,
+            progress=ctx.progress,
+            budget=ctx.budget,
+        )
+
+    if ctx.dist is None or not ctx.dist.distributed:
+        return draw(settings.chains, ctx.seed, range(settings.chains))
+    return sharded_chains(draw, settings.chains, ctx.seed, ctx.dist)
 
 
 class HybridRunner(_SpecRunner):
@@ -172,9 +178,13 @@ class ModelRunner(_SpecRunner):
                 f"{self.name} learns from data and target {target.name!r} has no sampler"
             )
 
-    def shards(self, settings: Any, world_size: int) -> bool:
+    def shards(self, settings: LearnedSettings, world_size: int) -> str | None:
         """Under `torchrun` a learned model trains data-parallel and samples sharded."""
-        return True
+        batch = settings.train.batch_size
+        return (
+            f"trained data-parallel on {world_size} ranks (DDP, batch {batch} per rank); "
+            "samples drawn sharded"
+        )
 
     def parse_settings(self, target: Target, values: dict[str, Any]) -> LearnedSettings:
         """`LearnedSettings`, with the ``sample`` options checked too (the sampler's name and
@@ -216,11 +226,6 @@ class ModelRunner(_SpecRunner):
         samples, trajectory = self._sample(state, settings, ctx)
         if samples is None:  # another rank's share of the samples: rank 0 scores them
             return None
-        if ctx.dist is not None and ctx.dist.distributed:
-            notes["distributed"] = (
-                f"trained data-parallel on {ctx.dist.world_size} ranks (DDP, batch "
-                f"{train.batch_size} per rank); samples drawn sharded"
-            )
         label = "sampling path"
         if self.camp == "diffusion":
             label = "annealed Langevin dynamics" if self.name == "ncsn" else "reverse diffusion"
