@@ -50,6 +50,48 @@ def chain_budget_notes(info: dict[str, Any]) -> dict[str, Any]:
     return {"stopped_by_budget": True, "draws": int(info["draws"])}
 
 
+def _run_chains(name: str, target: Target, settings: Any, ctx: RunContext) -> Any:
+    """The chains of kernel ``name``; under `torchrun` (``ctx.dist``) each rank's share from
+    its own seed, gathered on rank 0 (`genmodels.distributed.sharded_chains`; None on the
+    other ranks)."""
+    from genmodels.distributed import sharded_chains
+    from genmodels.mcmc import sample_chains
+
+    def draw(chains: int, seed: int, part: range) -> Any:
+        return sample_chains(
+            target,
+            name,
+            chains=chains,
+            draws=settings.draws,
+            warmup=settings.warmup,
+            kernel_options=dict(settings.kernel_options),
+            seed=seed,
+            progress=ctx.progress,
+            budget=ctx.budget,
+        )
+
+    if ctx.dist is None or not ctx.dist.distributed:
+        return draw(settings.chains, ctx.seed, range(settings.chains))
+    return sharded_chains(draw, settings.chains, ctx.seed, ctx.dist)
+
+
+def _sample_sharded(model: Any, ctx: RunContext, options: dict[str, Any]) -> Any:
+    """``ctx.n_samples`` draws split over the ranks of ``ctx.dist`` in about one chunk per
+    rank (`genmodels.distributed.sample_sharded`; chunk 0, rank 0's, records the path);
+    None on the ranks other than 0."""
+    from genmodels.distributed import default_batch_size, sample_sharded
+
+    assert ctx.dist is not None
+    per_rank = -(-ctx.n_samples // ctx.dist.world_size)
+    batch = min(per_rank, default_batch_size(tuple(model.event_shape)))
+    rest = dict(options)
+    callback = rest.pop("callback", None)
+    return sample_sharded(
+        model, ctx.n_samples, seed=ctx.seed + 1, batch_size=batch, info=ctx.dist,
+        callback=callback, **rest,
+    )  # fmt: skip
+
+
 @dataclasses.dataclass
 class _SpecRunner:
     """What every camp's runner shares: its catalogue entry and typed settings."""
@@ -92,31 +134,6 @@ class ChainRunner(_SpecRunner):
             return None
         notes = chain_budget_notes(samples.info)
         return MethodOutput(samples=samples, settings=settings, notes=notes)
-
-
-def _run_chains(name: str, target: Target, settings: Any, ctx: RunContext) -> Any:
-    """The chains of kernel ``name``; under `torchrun` (``ctx.dist``) each rank's share from
-    its own seed, gathered on rank 0 (`genmodels.distributed.sharded_chains`; None on the
-    other ranks)."""
-    from genmodels.distributed import sharded_chains
-    from genmodels.mcmc import sample_chains
-
-    def draw(chains: int, seed: int, part: range) -> Any:
-        return sample_chains(
-            target,
-            name,
-            chains=chains,
-            draws=settings.draws,
-            warmup=settings.warmup,
-            kernel_options=dict(settings.kernel_options),
-            seed=seed,
-            progress=ctx.progress,
-            budget=ctx.budget,
-        )
-
-    if ctx.dist is None or not ctx.dist.distributed:
-        return draw(settings.chains, ctx.seed, range(settings.chains))
-    return sharded_chains(draw, settings.chains, ctx.seed, ctx.dist)
 
 
 class HybridRunner(_SpecRunner):
@@ -264,23 +281,6 @@ class ModelRunner(_SpecRunner):
         if samples is not None:
             samples.x = samples.x.detach().float().cpu()
         return samples, trajectory
-
-
-def _sample_sharded(model: Any, ctx: RunContext, options: dict[str, Any]) -> Any:
-    """``ctx.n_samples`` draws split over the ranks of ``ctx.dist`` in about one chunk per
-    rank (`genmodels.distributed.sample_sharded`; chunk 0, rank 0's, records the path);
-    None on the ranks other than 0."""
-    from genmodels.distributed import default_batch_size, sample_sharded
-
-    assert ctx.dist is not None
-    per_rank = -(-ctx.n_samples // ctx.dist.world_size)
-    batch = min(per_rank, default_batch_size(tuple(model.event_shape)))
-    rest = dict(options)
-    callback = rest.pop("callback", None)
-    return sample_sharded(
-        model, ctx.n_samples, seed=ctx.seed + 1, batch_size=batch, info=ctx.dist,
-        callback=callback, **rest,
-    )  # fmt: skip
 
 
 def discard_run(out: Path) -> None:
