@@ -114,21 +114,32 @@ def ddpm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
-@pytest.mark.parametrize("command", ["compare", "evaluate"])
-def test_commands_that_do_not_shard_refuse_torchrun_in_one_line(cli, monkeypatch, command):
+def test_refuse_distributed_answers_in_one_line_on_rank_0_only(monkeypatch) -> None:
+    from genmodels.distributed import refuse_distributed
+    from genmodels.errors import InvalidInputError
+
+    refuse_distributed("x", "why")  # one process: nothing to refuse
     monkeypatch.setenv("WORLD_SIZE", "2")
-    args = ["--out", "unused"] if command == "compare" else ["x.npz", "--target", "two_moons"]
     monkeypatch.setenv("RANK", "1")
-    quiet = cli(command, *args)
-    assert quiet.returncode == 2 and quiet.stderr == ""  # only rank 0 says why
+    with pytest.raises(SystemExit) as quiet:
+        refuse_distributed("x", "why")
+    assert quiet.value.code == 2
     monkeypatch.setenv("RANK", "0")
-    result = cli(command, *args)
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        f"genmodels: error (rank 0 of 2): `genmodels {command}` does not run under torchrun: "
-        + ("run it in one process (`train` and `sample` scale out)" if command == "compare"
-           else "run it in one process (its pairwise sums run in blocks)")
-    )  # fmt: skip
+    expected = r"^`genmodels x` does not run under torchrun: why$"
+    with pytest.raises(InvalidInputError, match=expected):
+        refuse_distributed("x", "why")
+
+
+def test_blocked_precision_recall_equals_one_block(monkeypatch) -> None:
+    """k-NN distances in row blocks (memory-bounded) give the one-block values exactly."""
+    from genmodels.metrics import image
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(300, 4, generator=g), 0.5 + torch.randn(250, 4, generator=g)
+    whole = image.precision_recall(real, fake)
+    monkeypatch.setattr(image, "_DISTANCE_BLOCK_ENTRIES", 300 * 37)  # blocks of 37 rows
+    assert image.precision_recall(real, fake) == whole
+    assert 0.2 < whole[0] < 0.95 and 0.2 < whole[1] < 0.95
 
 
 @pytest.mark.slow
@@ -222,3 +233,136 @@ def test_a_failing_rank_ends_the_job_in_one_line(tmp_path: Path, ddpm_run: Path,
     frames = [line for line in proc.stderr.splitlines() if line.strip().startswith('File "')]
     assert not [f for f in frames if "genmodels" in f], frames  # no rank's traceback: one line
     assert not (tmp_path / "x.npz").exists()
+
+
+def _json_documents(text: str) -> list[dict]:
+    """The JSON objects printed one after another on ``text``."""
+    decoder, docs, i = json.JSONDecoder(), [], 0
+    while (i := text.find("{", i)) >= 0:
+        doc, i = decoder.raw_decode(text, i)
+        docs.append(doc)
+    return docs
+
+
+_EVALUATE = textwrap.dedent(
+    """
+    import sys
+    from genmodels.cli import main
+    from genmodels.metrics import image
+
+    image._DISTANCE_BLOCK_ENTRIES = int(sys.argv[1])  # several k-NN blocks on each rank
+    image._FEATURE_BATCH = 512  # the three image sets in 5 batches
+    for name, target in (("toy.npz", "eight_gaussians"), ("img.npz", "digits")):
+        main(["evaluate", name, "--target", target, "--seed", "3", "--json"])
+    """
+)
+
+
+@pytest.mark.slow
+def test_sharded_evaluate_matches_one_process(tmp_path: Path, cli, monkeypatch) -> None:
+    """MMD's pair sums (row blocks over the ranks), image features (batches over the ranks)
+    and precision/recall (k-NN blocks over the ranks): one process's metrics to 1e-6."""
+    from genmodels.metrics import image
+    from genmodels.targets import get_target
+
+    g = torch.Generator().manual_seed(1)
+    toy = get_target("eight_gaussians").sample(2000, generator=g)
+    np.savez(tmp_path / "toy.npz", x=(toy + 0.3 * torch.randn(toy.shape, generator=g)).numpy())
+    images = get_target("digits").test_set()[:300]
+    np.savez(tmp_path / "img.npz", x=images.flip(-1).numpy())  # mirrored digits: not data
+    entries = 300 * 64
+    one = []
+    for name, target in (("toy.npz", "eight_gaussians"), ("img.npz", "digits")):
+        args = ("evaluate", tmp_path / name, "--target", target, "--seed", "3", "--json")
+        unblocked = json.loads(cli(*args, check=True).stdout)  # trains the classifier once
+        with monkeypatch.context() as m:
+            m.setattr(image, "_DISTANCE_BLOCK_ENTRIES", entries)
+            m.setattr(image, "_FEATURE_BATCH", 512)
+            one.append(json.loads(cli(*args, check=True).stdout))
+        assert one[-1] == unblocked  # blocks and batches change no value in one process
+    (tmp_path / "evaluate.py").write_text(_EVALUATE)
+    proc = _torchrun("evaluate.py", entries, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = _json_documents(proc.stdout)
+    assert len(two) == 2  # rank 0 alone prints
+    for a, b in zip(one, two, strict=True):
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            exact = isinstance(value, (int, dict))
+            assert b[key] == (value if exact else pytest.approx(value, rel=1e-6)), key
+    assert one[0]["mmd"] > 2 * one[0]["mmd_floor"] and one[0]["modes_covered"] == 8
+    assert one[1]["fd"] > one[1]["fd_floor"] and 0 < one[1]["precision"] < 1
+
+
+_TINY_COMPARE = """
+n_samples = 300
+[methods.flow.train]
+steps = 40
+[methods.nuts]
+chains = 4
+draws = 120
+warmup = 80
+[methods.flow_mh]
+chains = 2
+draws = 150
+[methods.flow_mh.fit]
+steps = 30
+"""
+
+
+@pytest.mark.slow
+def test_sharded_compare_writes_one_report_from_rank_0(tmp_path: Path) -> None:
+    (tmp_path / "tiny.toml").write_text(_TINY_COMPARE)
+    args = ("--target", "eight_gaussians", "--methods", "flow,nuts,flow_mh", "--no-budget")
+    proc = _torchrun("-m", "genmodels", "compare", *args, "--config", "tiny.toml", "--out", "c",
+                     cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("report: ") == 1  # rank 0 alone speaks
+    assert proc.stderr.count("[1/3] flow (map): running") == 1
+    result = json.loads((tmp_path / "c" / "results.json").read_text())
+    rows = {row["method"]: row for row in result["methods"]}
+    assert [row["status"] for row in rows.values()] == ["ok", "ok", "ok"]
+    flow, nuts, hybrid = rows["flow"], rows["nuts"], rows["flow_mh"]
+    assert flow["notes"]["distributed"].startswith("trained data-parallel on 2 ranks")
+    assert flow["notes"]["train_steps"] == 40 and flow["cost"]["n"] == 300
+    assert 0 < flow["metrics"]["mmd"] < 1 and flow["metrics"]["modes_covered"] >= 1
+    assert json.loads((tmp_path / "c" / "flow" / "config.json").read_text())["world_size"] == 2
+    assert nuts["notes"]["distributed"] == "4 chains split over 2 ranks"
+    assert nuts["cost"]["n"] == 4 * 120 and nuts["chain"]["max_r_hat"] > 0
+    x = np.load(tmp_path / "c" / "nuts" / "samples.npz")["x"]
+    assert x.shape == (4, 120, 2) and np.abs(x[:2] - x[2:]).max() > 0.1  # two ranks' streams
+    assert hybrid["notes"]["distributed"].startswith("ran on rank 0 alone")
+    assert hybrid["cost"]["n"] == 2 * 150 and (tmp_path / "c" / "index.html").is_file()
+
+
+_FAILING_COMPARE = textwrap.dedent(
+    """
+    import os
+    import genmodels.mcmc
+    from genmodels.cli import main
+
+    if os.environ["RANK"] == "1":  # rank 1's chains fail while rank 0 waits to gather them
+        def broken(*args, **kwargs):
+            raise RuntimeError("rank 1's chains broke")
+        genmodels.mcmc.sample_chains = broken
+    main(["compare", "--methods", "nuts", "--out", "c", "--no-budget", "--config", "tiny.toml",
+          "--quiet"])
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_rank_failing_in_compare_ends_the_job_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "tiny.toml").write_text(_TINY_COMPARE)
+    (tmp_path / "fail.py").write_text(_FAILING_COMPARE)
+    proc = _torchrun("fail.py", cwd=tmp_path, timeout=120, env={"GENMODELS_DIST_TIMEOUT": "20"})
+    assert proc.returncode != 0
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("genmodels: error")]
+    line = (
+        "genmodels: error (rank 1 of 2): nuts failed on this rank, so the job ends: "
+        "RuntimeError: rank 1's chains broke"
+    )
+    assert ours and line in proc.stderr, ours  # ranks share stderr: lines may interleave
+    frames = [line for line in proc.stderr.splitlines() if line.strip().startswith('File "')]
+    assert not [f for f in frames if "genmodels" in f], frames
+    assert not (tmp_path / "c" / "results.json").exists()

@@ -12,6 +12,13 @@ stream for its whole run, so a rank runs its share of the chains from its own se
 Rank 0 gathers everything (`gather_objects`, with the collective timeout of
 `init_distributed`) and alone writes files; the other ranks return ``None``.
 
+Metrics shard the other way round: every rank computes its blocks of a pairwise sum or its
+batches of image features, and every rank receives the whole (`all_sum`,
+`sharded_batches`), so the cheap rest of a metric is the same on every rank and rank 0
+prints it. The blocks and batches are those one process takes, so the result is one
+process's (features exactly, sums up to the order of float64 additions). Work that does not
+split runs on rank 0 while the others wait (`on_rank_zero`, `rank_zero_first`).
+
 Example:
     >>> from genmodels.distributed import chunk_seed, shard_range
     >>> chunk_seed(7, 0), shard_range(10, rank=1, world_size=4)
@@ -26,8 +33,8 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -45,6 +52,8 @@ from genmodels.training.distributed import (
 )
 
 __all__ = [
+    "all_sum",
+    "barrier",
     "chunk_seed",
     "default_batch_size",
     "gather_objects",
@@ -52,14 +61,20 @@ __all__ = [
     "join",
     "launched_rank",
     "merge_chain_samples",
+    "on_rank_zero",
+    "rank_failure",
     "rank_seed",
+    "rank_zero_first",
     "refuse_distributed",
     "sample_sharded",
     "shard_range",
+    "sharded_batches",
     "sharded_chains",
     "sharded_nll",
     "world_size",
 ]
+
+T = TypeVar("T")
 
 
 def world_size() -> int:
@@ -173,6 +188,122 @@ def _peer_error(e: BaseException) -> DistributedError:
         f"another rank failed or did not answer within ${TIMEOUT_ENV} seconds (its error, if "
         f"any, is above); {reason[:120]}"
     )
+
+
+def rank_failure(what: str, e: BaseException) -> DistributedError:
+    """The one line that ends a job when ``what`` failed on this rank while the ranks were
+    working together (the others wait in a collective this rank will never join): a
+    backend's failure as `gather_objects` words it, any other error with its type."""
+    if isinstance(e, dist.DistError):  # the backend's: a peer died or timed out
+        return _peer_error(e)
+    if isinstance(e, DistributedError):
+        return e
+    text = str(e).strip().splitlines()
+    reason = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    return DistributedError(f"{what} failed on this rank, so the job ends: {reason[:200]}")
+
+
+def _collective_device(info: DistInfo) -> torch.device:
+    """Where a collective's tensor lives: the rank's CUDA device under NCCL, else the CPU."""
+    return info.device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def barrier(info: DistInfo | None) -> None:
+    """Wait until every rank of the job arrives (nothing in one process or without a job).
+
+    Raises:
+        DistributedError: a rank died or did not arrive within ``$GENMODELS_DIST_TIMEOUT``.
+    """
+    if info is None or not info.distributed:
+        return
+    try:
+        if dist.get_backend() == "nccl":
+            dist.barrier(device_ids=[info.device.index or 0])
+        else:
+            dist.barrier()
+    except (RuntimeError, dist.DistError) as e:
+        raise _peer_error(e) from None
+
+
+def all_sum(values: Tensor | Sequence[float], info: DistInfo | None) -> Tensor:
+    """The element-wise sums over the ranks of each rank's ``values`` (float64, on the CPU),
+    every rank receiving them; ``values`` themselves in one process.
+
+    Raises:
+        DistributedError: as `barrier`.
+    """
+    t = torch.as_tensor(values, dtype=torch.float64).detach().cpu()
+    if info is None or not info.distributed:
+        return t
+    t = t.to(_collective_device(info))
+    try:
+        dist.all_reduce(t)
+    except (RuntimeError, dist.DistError) as e:
+        raise _peer_error(e) from None
+    return t.cpu()
+
+
+def _all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
+    out: list[Any] = [None] * info.world_size
+    try:
+        dist.all_gather_object(out, obj)
+    except (RuntimeError, dist.DistError) as e:
+        raise _peer_error(e) from None
+    return out
+
+
+def sharded_batches(
+    fn: Callable[[Tensor], Tensor],
+    parts: Sequence[Tensor],
+    batch_size: int,
+    info: DistInfo | None = None,
+) -> list[Tensor]:
+    """``[cat(fn(batch) for batch in part.split(batch_size)) for part in parts]``, with the
+    batches of all parts split over the ranks in turn and every rank receiving every result.
+
+    The batches are the ones one process takes, so for a row-wise ``fn`` (a network's
+    forward pass in eval mode) the result is one process's; several parts share one round
+    of batches, so small sets still keep every rank busy. ``fn``'s outputs travel through
+    the CPU.
+    """
+    batches = [(i, b) for i, part in enumerate(parts) for b in part.split(batch_size)]
+    if info is None or not info.distributed:
+        mine = [(c, fn(b)) for c, (_, b) in enumerate(batches)]
+    else:
+        own = range(info.rank, len(batches), info.world_size)
+        gathered = _all_gather_objects([(c, fn(batches[c][1]).cpu()) for c in own], info)
+        mine = sorted((p for rank_parts in gathered for p in rank_parts), key=lambda p: p[0])
+    out = []
+    for i in range(len(parts)):
+        rows = [y for c, y in mine if batches[c][0] == i]
+        out.append(torch.cat(rows) if rows else fn(parts[i][:0]))
+    return out
+
+
+def on_rank_zero(work: Callable[[], T], info: DistInfo | None) -> T | None:
+    """``work()`` on rank 0 alone while the other ranks wait at a barrier (with the
+    collective timeout), for work that does not split over ranks; ``None`` on the others.
+    Rank 0 reaches the barrier even when ``work`` raises (then it re-raises)."""
+    if info is None or not info.distributed:
+        return work()
+    try:
+        return work() if info.rank == 0 else None
+    finally:
+        barrier(info)
+
+
+def rank_zero_first(work: Callable[[], T], info: DistInfo | None) -> T:
+    """``work()`` on every rank, rank 0's first: what it caches (a trained feature network)
+    the others then find instead of each computing it again."""
+    if info is None or not info.distributed:
+        return work()
+    if info.rank == 0:
+        try:
+            return work()
+        finally:
+            barrier(info)
+    barrier(info)
+    return work()
 
 
 def _chunk_options(options: dict[str, Any], start: int, size: int) -> dict[str, Any]:

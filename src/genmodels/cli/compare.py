@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from genmodels.checks import check_seed
 from genmodels.cli.app import app, echo_json
 from genmodels.compare import DEFAULT_METHODS, load_settings, run_comparison
-from genmodels.distributed import refuse_distributed
+from genmodels.distributed import barrier, join, world_size
 from genmodels.errors import InvalidInputError
 from genmodels.io import check_output_dir
 
@@ -98,8 +98,10 @@ def compare_command(
     Exit codes: 0 when every method ran (or does not apply to the target); 2 on bad input,
     every method's settings checked before any runs; 1 when a method failed while running,
     after the others finished and results.json and the report were written.
+
+    Under `torchrun` learned models train data-parallel and sample sharded, chains are
+    split over the ranks, other methods run on rank 0 alone; rank 0 writes and prints.
     """
-    refuse_distributed("compare", "run it in one process (`train` and `sample` scale out)")
     check_output_dir(out)
     if seed is not None:
         check_seed(seed)
@@ -111,9 +113,15 @@ def compare_command(
     from genmodels.targets.user_density import resolve_target
 
     resolved = resolve_target(target, dim)
+    job = _join()
+    speaker = job is None or job.rank == 0  # under torchrun rank 0 speaks and writes
+    quiet_ranks = {} if speaker else {"echo": lambda message: None}
     result = run_comparison(
-        resolved, methods.split(","), out, settings, progress=not quiet
+        resolved, methods.split(","), out, settings, progress=not quiet and speaker, **quiet_ranks
     ).to_json()
+    barrier(job)  # the ranks leave together, once rank 0 has written the report
+    if not speaker:
+        return
     if as_json:
         echo_json(result)
     else:
@@ -127,6 +135,16 @@ def compare_command(
             file=sys.stderr,
         )
         raise SystemExit(1)  # not typer.Exit: run without standalone mode, click returns it
+
+
+def _join() -> Any:
+    """Under `torchrun`, the process group on the device the learned models train on by
+    default (``auto``: NCCL and ``cuda:LOCAL_RANK`` on GPUs, gloo on CPUs); else None."""
+    if world_size() <= 1:
+        return None
+    from genmodels.device import resolve_device
+
+    return join(resolve_device("auto"))
 
 
 def _print_result(result: dict, out: Path) -> None:

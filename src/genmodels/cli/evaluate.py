@@ -9,7 +9,7 @@ import typer
 
 from genmodels.checks import check_seed
 from genmodels.cli.app import app, echo_json
-from genmodels.distributed import refuse_distributed
+from genmodels.distributed import join
 from genmodels.metrics import check_sample, evaluate_samples
 from genmodels.samples import Samples, load_samples
 from genmodels.targets import DataTarget, Target, get_target
@@ -79,12 +79,19 @@ def evaluate_command(
 
     Against a vector data file the samples are in the data's own units (as `genmodels
     sample` writes them) and are scored against its held-out test split.
+
+    Under `torchrun` every rank reads FILE, the pairwise sums' row blocks and the image
+    features' batches are split over the ranks, and rank 0 prints the metrics (those of one
+    process, up to the order of float64 additions).
     """
-    refuse_distributed("evaluate", "run it in one process (its pairwise sums run in blocks)")
     check_seed(seed)
     samples = load_samples(file)
     target_obj = _target_for(target, samples)
-    metrics = evaluate_samples(data_units_to_target(samples, target_obj), target_obj, seed=seed)
+    job = join()  # under torchrun: this rank's share of the blocks (metrics run on the CPU)
+    x = data_units_to_target(samples, target_obj)
+    metrics = evaluate_samples(x, target_obj, seed=seed, info=job)
+    if job.rank != 0:  # every rank holds the metrics; rank 0 prints them
+        return
     if as_json:
         echo_json(metrics)
     else:

@@ -34,6 +34,7 @@ from genmodels.budget import Budget
 from genmodels.density.base import Cost
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
+from genmodels.training.distributed import DistInfo
 
 __all__ = ["MethodOutput", "MethodRunner", "RunContext"]
 
@@ -50,6 +51,9 @@ class RunContext:
         out_dir: a directory the runner may write into (checkpoints, logs).
         progress: show progress bars.
         frame_points: points (2-D) or images kept per frame of a recorded trajectory.
+        dist: the `torchrun` job whose ranks all run this method together (a runner whose
+            ``shards(settings, world_size)`` says how); its ``run`` then returns the
+            output on rank 0 and None on the others. None: this process runs it alone.
     """
 
     seed: int = 0
@@ -58,6 +62,7 @@ class RunContext:
     out_dir: Path | None = None
     progress: bool = False
     frame_points: int = 1000
+    dist: DistInfo | None = None
 
 
 @dataclass
@@ -102,6 +107,11 @@ class MethodOutput:
 class MethodRunner(Protocol):
     """How one method runs on a target.
 
+    A runner whose work splits over `torchrun` ranks also has ``shards(settings,
+    world_size) -> str | None``, saying how (a note for the row) or None when it does not:
+    then every rank calls ``run`` with ``ctx.dist`` set (rank 0 gets the output, the
+    others None); otherwise the method runs on rank 0 alone.
+
     Attributes:
         name: the method name (``nuts``, ``ddpm``, ...).
         camp: ``"chain"``, ``"map"``, ``"diffusion"``, ``"hybrid"`` or ``"density"``.
@@ -117,5 +127,6 @@ class MethodRunner(Protocol):
         """The method's typed settings on ``target`` from the user's ``values`` (over the
         defaults); raise `ConfigError` for an unknown key or a wrong type."""
 
-    def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput:
-        """Train/warm up, then sample, with the settings `parse_settings` returned."""
+    def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput | None:
+        """Train/warm up, then sample, with the settings `parse_settings` returned (None
+        only on a rank other than 0 of a sharded run, see ``ctx.dist``)."""

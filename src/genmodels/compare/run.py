@@ -7,6 +7,13 @@ pictures. A method that fails is recorded with its error (the traceback goes to
 ``DIR/<method>/error.txt``; samples with NaN or inf fail the row with their count) and the
 others go on; ``results.json`` is rewritten after every method, so an interrupted run keeps
 what it finished.
+
+Under `torchrun` every rank runs the comparison: a runner that ``shards`` runs on all ranks
+together (data-parallel training, sharded samples and chains) and hands its output to rank
+0; any other method runs on rank 0 alone while the others wait at a barrier (noted in its
+row). Rank 0 alone scores, draws and writes. A method that fails on some ranks while they
+work together ends the job (`genmodels.distributed.rank_failure`); one that fails on every
+rank at once (a diverged training, a method that does not apply) is a row as usual.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +40,21 @@ from genmodels.compare.costs import (
 )
 from genmodels.compare.runners import get_runner
 from genmodels.compare.settings import CAMP_WEIGHTS, CompareSettings
-from genmodels.errors import ConfigError, GenmodelsError, InvalidInputError, NotApplicableError
+from genmodels.distributed import join, on_rank_zero, rank_failure
+from genmodels.errors import (
+    ConfigError,
+    DistributedError,
+    GenmodelsError,
+    InvalidInputError,
+    NotApplicableError,
+    TrainingDivergedError,
+)
 from genmodels.io import atomic_write_text, to_jsonable, write_json
 from genmodels.memory import check_allocation, tensor_bytes
 from genmodels.samples import Samples
 from genmodels.targets.base import Target, get_target
 from genmodels.targets.data import target_samples_in_data_units
+from genmodels.training.distributed import DistInfo
 
 __all__ = [
     "ComparisonResult",
@@ -187,8 +203,9 @@ def run_comparison(
     if unknown_overrides:
         ignored = ", ".join(sorted(unknown_overrides))
         echo(f"note: settings for methods that do not run are ignored: {ignored}")
-    job = _Job(target, settings, Path(out_dir), evaluate or _default_evaluator())
-    job.out.mkdir(parents=True, exist_ok=True)
+    job = _Job(target, settings, Path(out_dir), evaluate or _default_evaluator(), join())
+    if job.writer:
+        job.out.mkdir(parents=True, exist_ok=True)
     result = ComparisonResult(
         target=target.name,
         target_kind=target.kind,
@@ -212,11 +229,11 @@ def run_comparison(
         if progress:
             echo(f"{where}: {_summary_line(row)}")
         result.total_seconds = budget.elapsed()
-        write_json(job.out / "results.json", result.to_json())
-    if report:
+        job.save(result)
+    if report and job.writer:
         _write_report(result, job, echo)
     result.total_seconds = budget.elapsed()
-    write_json(job.out / "results.json", result.to_json())
+    job.save(result)
     return result
 
 
@@ -228,7 +245,18 @@ class _Job:
     settings: CompareSettings
     out: Path
     evaluate: Evaluator
+    info: DistInfo
     exact: Tensor | None = None
+
+    @property
+    def writer(self) -> bool:
+        """Rank 0 (or the one process) scores the methods and writes the report."""
+        return self.info.rank == 0
+
+    def save(self, result: ComparisonResult) -> None:
+        """(Re)write ``results.json`` (the writer's; the other ranks write nothing)."""
+        if self.writer:
+            write_json(self.out / "results.json", result.to_json())
 
     def __post_init__(self) -> None:
         if self.target.has_samples:  # the exact reference sample, the same for every method
@@ -349,17 +377,53 @@ def _run_one(
             progress=bars,
             frame_points=1000 if job.target.kind != "image" else 36,
         )
-        output: MethodOutput = runner.run(job.target, method_settings, ctx)
+        output = _run_method(runner, job.target, method_settings, ctx, job.info, row)
     except NotApplicableError as e:
         row.status, row.reason = "not_applicable", str(e)
+    except DistributedError:
+        raise  # a rank failed while the ranks worked together: the job cannot go on
     except Exception as e:  # one method failing must not lose the others' results
         row.status, row.reason = "failed", _first_line(e)
-        atomic_write_text(method_dir / "error.txt", traceback.format_exc())
+        if job.writer:
+            atomic_write_text(method_dir / "error.txt", traceback.format_exc())
         row.figures["error"] = f"{method}/error.txt"
     else:
-        _score(row, output, job)
+        if output is not None:  # None: another rank's share, which rank 0 scores
+            _score(row, output, job)
     row.wall_seconds = time.perf_counter() - t0
     return row
+
+
+def _run_method(
+    runner: MethodRunner,
+    target: Target,
+    settings: Any,
+    ctx: RunContext,
+    info: DistInfo,
+    row: MethodResult,
+) -> MethodOutput | None:
+    """``runner.run``: in one process as it is; under `torchrun` by every rank together when
+    the runner ``shards``, else by rank 0 alone while the others wait (said in the row)."""
+    if not info.distributed:
+        return runner.run(target, settings, ctx)
+    shards = getattr(runner, "shards", None)
+    how = shards(settings, info.world_size) if shards is not None else None
+    if not how:
+        others = info.world_size - 1
+        row.notes["distributed"] = (
+            f"ran on rank 0 alone (this {runner.camp} method does not split over ranks); "
+            f"the other {others} rank{'s' if others > 1 else ''} waited"
+        )
+        return on_rank_zero(lambda: runner.run(target, settings, ctx), info)
+    row.notes["distributed"] = how
+    try:
+        return runner.run(target, settings, replace(ctx, dist=info))
+    except (NotApplicableError, TrainingDivergedError):
+        raise  # raised by every rank at once (a divergence is agreed over the ranks)
+    except Exception as e:
+        if info.rank == 0 and ctx.out_dir is not None:
+            atomic_write_text(ctx.out_dir / "error.txt", traceback.format_exc())
+        raise rank_failure(runner.name, e) from None
 
 
 def _settings_json(settings: Any) -> dict[str, Any]:

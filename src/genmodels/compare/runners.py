@@ -55,6 +55,48 @@ def chain_budget_notes(info: dict[str, Any]) -> dict[str, Any]:
     return {"stopped_by_budget": True, "draws": int(info["draws"])}
 
 
+def _run_chains(name: str, target: Target, settings: Any, ctx: RunContext) -> Any:
+    """The chains of kernel ``name``; under `torchrun` (``ctx.dist``) each rank's share from
+    its own seed, gathered on rank 0 (`genmodels.distributed.sharded_chains`; None on the
+    other ranks)."""
+    from genmodels.distributed import sharded_chains
+    from genmodels.mcmc import sample_chains
+
+    def draw(chains: int, seed: int, part: range) -> Any:
+        return sample_chains(
+            target,
+            name,
+            chains=chains,
+            draws=settings.draws,
+            warmup=settings.warmup,
+            kernel_options=dict(settings.kernel_options),
+            seed=seed,
+            progress=ctx.progress,
+            budget=ctx.budget,
+        )
+
+    if ctx.dist is None or not ctx.dist.distributed:
+        return draw(settings.chains, ctx.seed, range(settings.chains))
+    return sharded_chains(draw, settings.chains, ctx.seed, ctx.dist)
+
+
+def _sample_sharded(model: Any, ctx: RunContext, options: dict[str, Any]) -> Any:
+    """``ctx.n_samples`` draws split over the ranks of ``ctx.dist`` in about one chunk per
+    rank (`genmodels.distributed.sample_sharded`; chunk 0, rank 0's, records the path);
+    None on the ranks other than 0."""
+    from genmodels.distributed import default_batch_size, sample_sharded
+
+    assert ctx.dist is not None
+    per_rank = -(-ctx.n_samples // ctx.dist.world_size)
+    batch = min(per_rank, default_batch_size(tuple(model.event_shape)))
+    rest = dict(options)
+    callback = rest.pop("callback", None)
+    return sample_sharded(
+        model, ctx.n_samples, seed=ctx.seed + 1, batch_size=batch, info=ctx.dist,
+        callback=callback, **rest,
+    )  # fmt: skip
+
+
 @dataclasses.dataclass
 class _SpecRunner:
     """What every camp's runner shares: its catalogue entry and typed settings."""
@@ -85,20 +127,16 @@ class ChainRunner(_SpecRunner):
                 f"a chain needs a density and target {target.name!r} has samples only"
             )
 
-    def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput:
-        from genmodels.mcmc import sample_chains
+    def shards(self, settings: Any, world_size: int) -> str | None:
+        """Under `torchrun` the chains are split over the ranks when each gets one."""
+        if settings.chains < world_size:
+            return None
+        return f"{settings.chains} chains split over {world_size} ranks"
 
-        samples = sample_chains(
-            target,
-            self.name,
-            chains=settings.chains,
-            draws=settings.draws,
-            warmup=settings.warmup,
-            kernel_options=dict(settings.kernel_options),
-            seed=ctx.seed,
-            progress=ctx.progress,
-            budget=ctx.budget,
-        )
+    def run(self, target: Target, settings: Any, ctx: RunContext) -> MethodOutput | None:
+        samples = _run_chains(self.name, target, settings, ctx)
+        if samples is None:  # another rank's share of the chains: rank 0 gathered them
+            return None
         notes = chain_budget_notes(samples.info)
         return MethodOutput(
             samples=samples,
@@ -190,6 +228,14 @@ class ModelRunner(_SpecRunner):
                 f"{self.name} learns from data and target {target.name!r} has no sampler"
             )
 
+    def shards(self, settings: LearnedSettings, world_size: int) -> str | None:
+        """Under `torchrun` a learned model trains data-parallel and samples sharded."""
+        batch = settings.train.batch_size
+        return (
+            f"trained data-parallel on {world_size} ranks (DDP, batch {batch} per rank); "
+            "samples drawn sharded"
+        )
+
     def parse_settings(self, target: Target, values: dict[str, Any]) -> LearnedSettings:
         """`LearnedSettings`, with the ``sample`` options checked too (the sampler's name and
         its options), so that a typo there is answered before anything trains."""
@@ -200,7 +246,10 @@ class ModelRunner(_SpecRunner):
             raise ConfigError(f"{self.name}.sample: {e}") from None
         return settings
 
-    def run(self, target: Target, settings: LearnedSettings, ctx: RunContext) -> MethodOutput:
+    def run(
+        self, target: Target, settings: LearnedSettings, ctx: RunContext
+    ) -> MethodOutput | None:
+        from genmodels.distributed import barrier
         from genmodels.training import JsonlLogger, fit
         from genmodels.training.defaults import limited_threads, training_threads
         from genmodels.training.rundir import exclusive_run
@@ -211,10 +260,13 @@ class ModelRunner(_SpecRunner):
         budget = ctx.budget.share(ctx.budget.remaining() * (1.0 - self.sampling_reserve))
         out = ctx.out_dir
         callbacks = [] if out is None else [JsonlLogger(out / "metrics.jsonl", train.log_every)]
+        writer = ctx.dist is None or ctx.dist.rank == 0  # under torchrun (DDP) rank 0 writes
         # the threads `genmodels train` uses, so that a row repeats what train gives
-        with exclusive_run(out), limited_threads(training_threads(target.kind, train.device)):
-            if out is not None:
+        threads = limited_threads(training_threads(target.kind, train.device))
+        with exclusive_run(out if writer else None), threads:
+            if out is not None and writer:
                 discard_run(out)
+            barrier(ctx.dist)  # the other ranks look for a checkpoint once it is gone
             state = fit(model, target, train, out, callbacks=callbacks, budget=budget)
         notes: dict[str, Any] = {}
         if state.planned_steps < train.steps:
@@ -222,6 +274,8 @@ class ModelRunner(_SpecRunner):
         if state.stopped_by_budget:
             notes["stopped_by_budget"] = True
         samples, trajectory = self._sample(state, settings, ctx)
+        if samples is None:  # another rank's share of the samples: rank 0 scores them
+            return None
         label = "sampling path"
         if self.camp == "diffusion":
             label = "annealed Langevin dynamics" if self.name == "ncsn" else "reverse diffusion"
@@ -239,7 +293,8 @@ class ModelRunner(_SpecRunner):
         )
 
     def _sample(self, state: Any, settings: LearnedSettings, ctx: RunContext) -> tuple[Any, list]:
-        """Draw ``ctx.n_samples`` with the EMA weights; a diffusion model's frames recorded."""
+        """Draw ``ctx.n_samples`` with the EMA weights; a diffusion model's frames recorded.
+        Under `torchrun` the draws are sharded and the ranks other than 0 get None."""
         trained = state.model
         trajectory: list[Tensor] = []
         options = dict(settings.sample)
@@ -253,10 +308,14 @@ class ModelRunner(_SpecRunner):
         trained.eval()
         ema = getattr(state, "ema", None)
         weights = ema.applied(trained) if ema is not None else contextlib.nullcontext()
-        generator = torch.Generator().manual_seed(ctx.seed + 1)
         with torch.no_grad(), weights:
-            samples = trained.sample(ctx.n_samples, generator=generator, **options)
-        samples.x = samples.x.detach().float().cpu()
+            if ctx.dist is not None and ctx.dist.distributed:
+                samples = _sample_sharded(trained, ctx, options)
+            else:
+                generator = torch.Generator().manual_seed(ctx.seed + 1)
+                samples = trained.sample(ctx.n_samples, generator=generator, **options)
+        if samples is not None:
+            samples.x = samples.x.detach().float().cpu()
         return samples, trajectory
 
 

@@ -2,7 +2,9 @@
 
 All take ``x`` ``[n, *event]`` and ``y`` ``[m, *event]`` (flattened to ``[n, d]``). Pairwise
 statistics are computed in float32 blocks of about 2^17 entries and summed in float64, so
-memory stays small however many points are compared (timings: benchmarks/README.md).
+memory stays small however many points are compared (timings: benchmarks/README.md). Under
+`torchrun` (``info=`` a job of `genmodels.distributed`) the row blocks are split over the
+ranks and the sums added up over them (`genmodels.distributed.all_sum`).
 
 Notation (code → paper):
     ``x, y``        → samples X ~ P, Y ~ Q
@@ -19,8 +21,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from genmodels.distributed import all_sum
 from genmodels.errors import InvalidInputError
 from genmodels.metrics._cpu import one_cpu_thread
+from genmodels.training.distributed import DistInfo
 
 __all__ = [
     "DEFAULT_BANDWIDTH_FACTORS",
@@ -105,7 +109,12 @@ class PairwiseMeans:
 
 
 def pairwise_means(
-    a: Tensor, b: Tensor, bandwidths: Tensor | Sequence[float] = (), *, same: bool = False
+    a: Tensor,
+    b: Tensor,
+    bandwidths: Tensor | Sequence[float] = (),
+    *,
+    same: bool = False,
+    info: DistInfo | None = None,
 ) -> PairwiseMeans:
     """Mean multi-bandwidth RBF kernel and mean distance over all pairs of ``a`` and ``b``.
 
@@ -118,6 +127,8 @@ def pairwise_means(
         b: points ``[m, *event]``.
         bandwidths: the σ_b of k(x, y) = Σ_b exp(−‖x − y‖² / (2 σ_b²)); empty: kernel is 0.
         same: ``a`` and ``b`` are the same sample, so only the upper triangle is computed.
+        info: a `torchrun` job whose ranks all call this with the same points: each
+            computes every W-th row block and every rank receives the sums (None: alone).
 
     Returns:
         `PairwiseMeans`; the means include the pairs i = j, as V-statistics do.
@@ -137,19 +148,23 @@ def pairwise_means(
     a, b = a - centre, b - centre
     n, m = a.shape[0], b.shape[0]
     rows = max(8, _BLOCK_ENTRIES // m)
+    rank, ranks = (info.rank, info.world_size) if info is not None else (0, 1)
     with one_cpu_thread(a.device):
-        kernel_sum, distance_sum = _block_loop(a, b, gammas, rows, same)
+        sums = _block_loop(a, b, gammas, rows, same, range(rank * rows, n, rows * ranks))
+    kernel_sum, distance_sum = all_sum(sums, info).tolist() if ranks > 1 else sums
     pairs = n * m
     return PairwiseMeans(kernel=kernel_sum / pairs, distance=distance_sum / pairs)
 
 
 def _block_loop(
-    a: Tensor, b: Tensor, gammas: list[float], rows: int, same: bool
+    a: Tensor, b: Tensor, gammas: list[float], rows: int, same: bool, starts: range
 ) -> tuple[float, float]:
-    """Sums of k(a_i, b_j) and ‖a_i − b_j‖ over all pairs, in blocks of ``rows`` rows."""
+    """Sums of k(a_i, b_j) and ‖a_i − b_j‖ over the pairs of the blocks of ``rows`` rows
+    that begin at ``starts`` (``range(0, n, rows)``: all pairs; a rank's share steps over
+    the other ranks' blocks)."""
     n = a.shape[0]
     kernel_sum = distance_sum = 0.0
-    for start in range(0, n, rows):
+    for start in starts:
         stop = min(start + rows, n)
         if same:  # block [start:stop, start:]; its first stop - start columns hold the diagonal
             d2 = _sq_dists(a[start:stop], b[start:])  # (rows, m - start)

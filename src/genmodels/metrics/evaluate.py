@@ -36,6 +36,7 @@ from genmodels.metrics.modes import DEFAULT_MIN_SHARE, mode_weight_tv, modes_cov
 from genmodels.samples import Samples
 from genmodels.targets.base import Target
 from genmodels.targets.data import DataTarget
+from genmodels.training.distributed import DistInfo
 
 __all__ = ["BANDWIDTH_SEED", "check_sample", "evaluate_samples", "target_bandwidths"]
 
@@ -130,6 +131,7 @@ def evaluate_samples(
     *,
     seed: int = 0,
     min_share: float = DEFAULT_MIN_SHARE,
+    info: DistInfo | None = None,
 ) -> dict[str, Any]:
     """Score a sample against a target (the `genmodels evaluate` metrics).
 
@@ -139,6 +141,10 @@ def evaluate_samples(
         seed: seeds the exact reference sample and the random projections.
         min_share: a mode counts as covered when it gets at least this share of its
             expected count n·w_k.
+        info: a `torchrun` job (`genmodels.distributed.join`) whose ranks all call this
+            with the same sample: the pairwise sums' row blocks and the image features'
+            batches are split over them, and every rank returns the one-process metrics
+            (up to the order of float64 additions). None: this process alone.
 
     Returns:
         ``{"n", "mmd", "mmd_floor", "energy_distance", "sliced_wasserstein"}`` and, when the
@@ -170,12 +176,12 @@ def evaluate_samples(
         _exact_sample(target, 0, 0)  # raises NotApplicableError before any shape complaint
     x = check_sample(x, target)
     if target.kind == "image":
-        return evaluate_images(x, target, seed=seed)
-    return _evaluate_distribution(x, target, seed=seed, min_share=min_share)
+        return evaluate_images(x, target, seed=seed, info=info)
+    return _evaluate_distribution(x, target, seed=seed, min_share=min_share, info=info)
 
 
 def _evaluate_distribution(
-    x: Tensor, target: Target, *, seed: int, min_share: float
+    x: Tensor, target: Target, *, seed: int, min_share: float, info: DistInfo | None
 ) -> dict[str, float | int]:
     n = x.shape[0]
     bandwidths = target_bandwidths(target)
@@ -184,9 +190,9 @@ def _evaluate_distribution(
     reference = (held_out if held_out is not None else _exact_sample(target, n, base)).to(x)
     m = reference.shape[0]
     # The three pair sums behind mmd2(x, ref) and energy_distance(x, ref), each computed once.
-    xx = pairwise_means(x, x, bandwidths, same=True)
-    rr = pairwise_means(reference, reference, bandwidths, same=True)
-    xr = pairwise_means(x, reference, bandwidths)
+    xx = pairwise_means(x, x, bandwidths, same=True, info=info)
+    rr = pairwise_means(reference, reference, bandwidths, same=True, info=info)
+    xr = pairwise_means(x, reference, bandwidths, info=info)
     result: dict[str, float | int] = {
         "n": n,
         "mmd": max(xx.kernel + rr.kernel - 2.0 * xr.kernel, 0.0),

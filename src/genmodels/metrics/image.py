@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from genmodels.distributed import all_sum, rank_zero_first, sharded_batches
 from genmodels.errors import InvalidInputError, NotApplicableError
 from genmodels.io import atomic_path
 from genmodels.metrics import inception
@@ -44,6 +45,7 @@ from genmodels.metrics._cpu import one_cpu_thread
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.targets.base import Target
 from genmodels.training.config import TrainConfig
+from genmodels.training.distributed import DistInfo
 from genmodels.training.loop import fit
 from genmodels.training.objective import Objective
 
@@ -65,6 +67,11 @@ FLOOR_SUBSETS = 4
 _ARCH_VERSION = "conv16-32-32-fc64-off-fit-v2"
 _FEATURES = 64
 _BATCH = 64  # training minibatch (real images; a quarter as many off-data images join it)
+_FEATURE_BATCH = 2048  # images per forward pass when computing features
+_INCEPTION_BATCH = 1024  # images per sharded batch of Inception features (16 of its batches)
+# Distances per block of the k-NN computations: [rows, m] float64 blocks of about 128 MB,
+# so precision and recall of large sets fit in memory.
+_DISTANCE_BLOCK_ENTRIES = 2**24
 
 
 class FeatureClassifier(nn.Module):
@@ -247,23 +254,54 @@ def image_classifier(
     return net
 
 
-def _knn_radii(phi: Tensor, k: int) -> Tensor:
-    """Distance from each point to its k-th nearest other point, ``[n]``."""
-    d = torch.cdist(phi, phi)  # (n, n)
-    return d.kthvalue(k + 1, dim=1).values  # +1: the point itself is at distance 0
+def _block_rows(columns: int) -> int:
+    return max(1, _DISTANCE_BLOCK_ENTRIES // max(columns, 1))
 
 
-def precision_recall(phi_r: Tensor, phi_g: Tensor, k: int = 3) -> tuple[float, float]:
+def _knn_radii(phi: Tensor, k: int, info: DistInfo | None = None) -> Tensor:
+    """Distance from each point to its k-th nearest other point, ``[n]`` (row blocks of the
+    distance matrix, split over the ranks of ``info``)."""
+
+    def radii(block: Tensor) -> Tensor:
+        d = torch.cdist(block, phi)  # (rows, n)
+        return d.kthvalue(k + 1, dim=1).values  # +1: the point itself is at distance 0
+
+    return sharded_batches(radii, [phi], _block_rows(len(phi)), info)[0]
+
+
+def _coverage(
+    phi_r: Tensor, phi_g: Tensor, radii_r: Tensor, radii_g: Tensor, info: DistInfo | None
+) -> tuple[float, float]:
+    """Shares of ``phi_g`` inside the real balls and of ``phi_r`` inside the generated ones,
+    over row blocks of the [m, n] distances (every W-th block on each rank, then summed)."""
+    rows = _block_rows(len(phi_r))
+    rank, ranks = (info.rank, info.world_size) if info is not None else (0, 1)
+    inside = torch.zeros((), dtype=torch.float64)
+    covered = torch.zeros(len(phi_r), dtype=torch.bool)
+    for start in range(rank * rows, len(phi_g), rows * ranks):
+        d_gr = torch.cdist(phi_g[start : start + rows], phi_r)  # (rows, n)
+        inside += (d_gr <= radii_r[None, :]).any(1).double().sum()
+        covered |= (d_gr <= radii_g[start : start + rows, None]).any(0)
+    sums = all_sum(torch.cat([inside.reshape(1), covered.double()]), info)
+    return float(sums[0] / len(phi_g)), float((sums[1:] > 0).double().mean())
+
+
+def precision_recall(
+    phi_r: Tensor, phi_g: Tensor, k: int = 3, *, info: DistInfo | None = None
+) -> tuple[float, float]:
     """Improved precision and recall of Kynkäänniemi et al. (2019).
 
     The real manifold is the union of balls around each real feature with radius its
     distance to the k-th nearest real neighbour; precision is the share of generated
-    features inside it. Recall swaps the roles of the two sets.
+    features inside it. Recall swaps the roles of the two sets. Distances are computed in
+    row blocks (memory stays bounded for large sets), split over the ranks of ``info``.
 
     Args:
         phi_r: real features ``[n, d]``.
         phi_g: generated features ``[m, d]`` (the paper uses m = n).
         k: neighbourhood size.
+        info: a `torchrun` job whose ranks all call this with the same features (None:
+            this process alone).
 
     Returns:
         ``(precision, recall)``, each in [0, 1].
@@ -278,11 +316,8 @@ def precision_recall(phi_r: Tensor, phi_g: Tensor, k: int = 3) -> tuple[float, f
     if min(phi_r.shape[0], phi_g.shape[0]) <= k:
         raise InvalidInputError(f"precision/recall with k={k} needs more than {k} points per set")
     phi_r, phi_g = phi_r.to(torch.float64), phi_g.to(torch.float64)
-    radii_r, radii_g = _knn_radii(phi_r, k), _knn_radii(phi_g, k)
-    d_gr = torch.cdist(phi_g, phi_r)  # (m, n)
-    precision = (d_gr <= radii_r[None, :]).any(1).double().mean()
-    recall = (d_gr <= radii_g[:, None]).any(0).double().mean()
-    return float(precision), float(recall)
+    radii_r, radii_g = _knn_radii(phi_r, k, info), _knn_radii(phi_g, k, info)
+    return _coverage(phi_r, phi_g, radii_r, radii_g, info)
 
 
 @torch.no_grad()
@@ -312,8 +347,11 @@ def classifier_accuracy(
 
 
 @torch.no_grad()
-def _features(net: FeatureClassifier, x: Tensor) -> Tensor:
-    return torch.cat([net.features(b.float()) for b in x.split(2048)])  # (n, 64)
+def _features(
+    net: FeatureClassifier, parts: list[Tensor], info: DistInfo | None = None
+) -> list[Tensor]:
+    """The features ``[n_i, 64]`` of each image set, in batches (split over the ranks)."""
+    return sharded_batches(lambda b: net.features(b.float()), parts, _FEATURE_BATCH, info)
 
 
 def evaluate_images(
@@ -324,6 +362,7 @@ def evaluate_images(
     k: int = 3,
     cache: str | Path | None = None,
     inception_weights: str | Path | None = None,
+    info: DistInfo | None = None,
 ) -> dict[str, Any]:
     """``{"n", "fd", "fd_floor", "precision", "recall"}`` of images ``x`` ``[n, C, H, W]``.
 
@@ -347,18 +386,20 @@ def evaluate_images(
         cache: directory of cached classifiers (default `cache_dir()`).
         inception_weights: the Inception weights file (default: looked up locally, see
             `genmodels.metrics.inception.inception_weights_path`).
+        info: a `torchrun` job whose ranks all call this with the same images: the
+            features' batches and the k-NN distance blocks are split over them (rank 0
+            trains a missing feature classifier, the others then load it); every rank
+            returns the metrics. None: this process alone.
     """
     train_x, _, test_x, _ = _labelled_splits(target)
-    net = image_classifier(target, cache=cache)
+    net = rank_zero_first(lambda: image_classifier(target, cache=cache), info)
     with one_cpu_thread():
-        phi_g = _features(net, x.cpu())
-        phi_train = _features(net, train_x)
-        phi_test = _features(net, test_x)
+        phi_g, phi_train, phi_test = _features(net, [x.cpu(), train_x, test_x], info)
     m = min(len(phi_g), len(phi_train))
     g = torch.Generator().manual_seed(seed)
     sub_g = phi_g[torch.randperm(len(phi_g), generator=g)[:m]]
     sub_r = phi_train[torch.randperm(len(phi_train), generator=g)[:m]]
-    precision, recall = precision_recall(sub_r, sub_g, k=k)
+    precision, recall = precision_recall(sub_r, sub_g, k=k, info=info)
     n = int(x.shape[0])
     fd_floor, floor_n = floor_at_n(phi_test, phi_train, n, seed=seed)
     result: dict[str, Any] = {
@@ -370,7 +411,7 @@ def evaluate_images(
     }
     if floor_n != n:
         result["fd_floor_n"] = floor_n
-    result.update(_inception_metrics(x, target, train_x, test_x, inception_weights, seed))
+    result.update(_inception_metrics(x, target, (train_x, test_x), inception_weights, seed, info))
     return result
 
 
@@ -396,28 +437,35 @@ def floor_at_n(phi_test: Tensor, phi_train: Tensor, n: int, *, seed: int = 0) ->
 def _inception_metrics(
     x: Tensor,
     target: Target,
-    train_x: Tensor,
-    test_x: Tensor,
+    splits: tuple[Tensor, Tensor],
     weights: str | Path | None,
     seed: int = 0,
+    info: DistInfo | None = None,
 ) -> dict[str, Any]:
     """Inception FID against the train split and its test-split floor at the sample's size
-    (as ``fd_floor``), or why there is none."""
+    (as ``fd_floor``), or why there is none; the features' batches split over the ranks."""
     reason = inception.inception_fid_unavailable(weights)
     if reason is not None:
         return {"unavailable": {"inception_fid": reason}}
     path = inception.inception_weights_path(weights)
     assert path is not None
+
+    def features(parts: list[Tensor]) -> list[Tensor]:
+        """Each set's features: whole sets in one process (Inception batches them itself),
+        batches of a multiple of its own batch size under `torchrun` (the same values)."""
+        fn = lambda b: inception.inception_features(b, path)  # noqa: E731
+        if info is None or not info.distributed:
+            return [fn(part) for part in parts]
+        return sharded_batches(fn, parts, _INCEPTION_BATCH, info)
+
     key = (_dataset_key(target), str(path.resolve()), path.stat().st_mtime_ns)
     if key not in _INCEPTION_REFERENCE:  # the splits' features, once per data set and weights
         _INCEPTION_REFERENCE.clear()
-        _INCEPTION_REFERENCE[key] = (
-            inception.inception_features(train_x, path),
-            inception.inception_features(test_x, path),
-        )
+        phi_train, phi_test = features(list(splits))
+        _INCEPTION_REFERENCE[key] = (phi_train, phi_test)
     phi_train, phi_test = _INCEPTION_REFERENCE[key]
     return {
-        "inception_fid": inception.inception_fid(x, weights=path, reference_features=phi_train),
+        "inception_fid": frechet_distance(features([x])[0], phi_train),
         "inception_fid_floor": floor_at_n(phi_test, phi_train, len(x), seed=seed)[0],
     }
 

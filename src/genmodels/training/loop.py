@@ -506,11 +506,13 @@ def _keep_to_budget(run: _Run, planner: StepPlanner, state: TrainState) -> None:
     if not planner.budget.limited:
         return
     total = planner.after_step(state.step)
-    if total is not None:
-        total = _agree(total, run.info, smallest=True)
-        if total != state.planned_steps:
-            state.planned_steps = total
-            run.reschedule(total, state.step)
+    if run.info.distributed:  # rank 0's plan, every step: ranks' clocks make it at other steps
+        plan = -1 if total is None or run.info.rank != 0 else total
+        total = _agree(plan, run.info, smallest=False)
+        total = None if total < 0 else total
+    if total is not None and total != state.planned_steps:
+        state.planned_steps = total
+        run.reschedule(total, state.step)
     stop = planner.should_stop(state.step, state.planned_steps)
     state.stopped_by_budget = bool(_agree(int(stop), run.info, smallest=False))
 
