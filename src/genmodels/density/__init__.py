@@ -14,12 +14,15 @@ from genmodels.density.base import (
     log_z_estimate,
     systematic_resample,
 )
+from genmodels.density.idem import IDEMSettings, run_idem
 
 __all__ = [
     "Cost",
     "CountingDensity",
+    "IDEMSettings",
     "WeightedSamples",
     "ess_fraction",
     "log_z_estimate",
+    "run_idem",
     "systematic_resample",
 ]
