@@ -14,13 +14,16 @@ import pytest
 from genmodels.catalogue import list_methods
 
 METHODS = [(spec.name, spec.camp) for spec in list_methods()]
+# The density camp (issue 16) has no command of its own and no compare runner yet; its
+# methods are listed, and their own tests run them (tests/density).
+RUNNABLE = [(name, camp) for name, camp in METHODS if camp != "density"]
 
 
 def test_methods_lists_the_catalogue(cli):
     rows = json.loads(cli("methods", "--json", check=True).stdout)
     assert [(r["name"], r["camp"]) for r in rows] == METHODS
     assert all(r["description"] for r in rows)
-    assert {camp for _, camp in METHODS} == {"chain", "map", "diffusion", "hybrid"}
+    assert {camp for _, camp in RUNNABLE} == {"chain", "map", "diffusion", "hybrid"}
 
 
 def _short_settings(name: str, camp: str) -> str:
@@ -34,7 +37,7 @@ def _short_settings(name: str, camp: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "camp"), METHODS, ids=[n for n, _ in METHODS])
+@pytest.mark.parametrize(("name", "camp"), RUNNABLE, ids=[n for n, _ in RUNNABLE])
 def test_method_runs_in_its_command(cli, tmp_path, name, camp):
     if camp in ("chain", "hybrid"):  # chains, and the hybrids (a flow fit, then chains)
         out = tmp_path / "mcmc"
@@ -53,7 +56,7 @@ def test_method_runs_in_its_command(cli, tmp_path, name, camp):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "camp"), METHODS, ids=[n for n, _ in METHODS])
+@pytest.mark.parametrize(("name", "camp"), RUNNABLE, ids=[n for n, _ in RUNNABLE])
 def test_method_runs_in_compare(cli, tmp_path, name, camp):
     config = tmp_path / "short.toml"
     config.write_text(_short_settings(name, camp))
