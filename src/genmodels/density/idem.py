@@ -453,10 +453,11 @@ def run_idem(
     view = unconstrained(target)
     device = torch.get_default_device()
     generator = torch.Generator(device).manual_seed(seed)
-    torch.manual_seed(seed)  # the network's initial weights
     density = CountingDensity(view.log_prob, view.event_shape, score_fn=view.score)
     sde = VESDE(settings.sigma_min, settings.sigma_max)
-    net = NoisedScoreNet(view.dim, sde, settings.width, settings.depth).to(device)
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights, the caller's RNG untouched
+        torch.manual_seed(seed)
+        net = NoisedScoreNet(view.dim, sde, settings.width, settings.depth).to(device)
     model = ScoreModel.from_fn(net, kind="score", process=sde, event_shape=view.event_shape)
     train_budget = budget.share(budget.remaining() * (1 - FINAL_RESERVE))
     info = _train(net, model, density, settings, generator, train_budget)
