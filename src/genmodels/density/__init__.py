@@ -14,6 +14,7 @@ from genmodels.density.base import (
     log_z_estimate,
     systematic_resample,
 )
+from genmodels.density.idem import IDEMSettings, run_idem
 from genmodels.density.importance import (
     FlowISSettings,
     FlowProposal,
@@ -35,6 +36,7 @@ __all__ = [
     "FlowISSettings",
     "FlowProposal",
     "GaussianProposal",
+    "IDEMSettings",
     "PFODEProposal",
     "PISSettings",
     "Proposal",
@@ -47,6 +49,7 @@ __all__ = [
     "log_z_estimate",
     "run_dds",
     "run_flow_is",
+    "run_idem",
     "run_pis",
     "systematic_resample",
 ]
