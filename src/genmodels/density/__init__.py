@@ -6,6 +6,7 @@ Each returns a `WeightedSamples` (particles, log weights, log Ẑ with its stand
 `Cost` in target evaluations); `genmodels compare` scores them beside the chains.
 """
 
+from genmodels.density.ais import AISSettings, run_ais
 from genmodels.density.base import (
     Cost,
     CountingDensity,
@@ -14,12 +15,20 @@ from genmodels.density.base import (
     log_z_estimate,
     systematic_resample,
 )
+from genmodels.density.smc import SMCSettings, run_smc
+from genmodels.density.tempering import GaussianReference, TemperedPath
 
 __all__ = [
+    "AISSettings",
     "Cost",
     "CountingDensity",
+    "GaussianReference",
+    "SMCSettings",
+    "TemperedPath",
     "WeightedSamples",
     "ess_fraction",
     "log_z_estimate",
+    "run_ais",
+    "run_smc",
     "systematic_resample",
 ]
