@@ -580,6 +580,9 @@ COMPARE = [
     _case("compare", "--target", "two_moons", "--methods", "flow", "--out", "{unwritable}"),
     _case("compare", "--target", "{density.py}:log_prob", "--methods", "nuts", "--out", "{out}"),
     _case("compare", "--target", "{density.py}:wrong_shape", "--dim", "2", "--out", "{out}"),
+    # the targets with a known log Z have a fixed dimension
+    _case("compare", "--target", "gmm40_2d", "--dim", "3", "--methods", "nuts", "--out", "{out}"),
+    _case("mcmc", "--target", "manywell_32d", "--dim", "8", "--out", "{out}"),
 ]
 
 DEMO = [

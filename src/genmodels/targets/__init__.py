@@ -4,6 +4,8 @@
   meet on equal terms;
 - posteriors (`posterior`): a density for the chains (funnel and Gaussian also sample);
 - images (`image`): samples only (`digits` is bundled; folders and ``.npz`` files load);
+- densities with a known normaliser (`genmodels.targets.logz`: ``gmm40_2d``, ``gmm40_50d``,
+  ``manywell_32d``; ``funnel``): `Target.log_z` exact, for the samplers of a density;
 - a user's vector data (`vector`, any dimension): `DataTarget`, from ``.npz``/``.npy``/
   ``.csv``/``.tsv`` files, with a fixed test split and standardised columns.
 
@@ -17,6 +19,7 @@ parameter blocks (`genmodels.targets.constraints`); chains run them in unconstra
 from genmodels.targets import (  # noqa: F401  (register targets and path loaders)
     data,
     images,
+    logz,
     posteriors,
     toy2d,
     user_density,
@@ -25,6 +28,7 @@ from genmodels.targets.base import TARGETS, ModeStructure, Target, describe_targ
 from genmodels.targets.constraints import ParamBlock, ParamSpace
 from genmodels.targets.data import DataTarget, Standardization, load_data_file
 from genmodels.targets.images import ImageDataset, load_image_folder, load_npz_images
+from genmodels.targets.logz import ManyWell, UnnormalisedGMM
 from genmodels.targets.mixture import GaussianMixture
 from genmodels.targets.user_density import DensityTarget, load_density
 
@@ -34,11 +38,13 @@ __all__ = [
     "DensityTarget",
     "GaussianMixture",
     "ImageDataset",
+    "ManyWell",
     "ModeStructure",
     "ParamBlock",
     "ParamSpace",
     "Standardization",
     "Target",
+    "UnnormalisedGMM",
     "describe_targets",
     "get_target",
     "load_data_file",

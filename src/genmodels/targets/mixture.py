@@ -76,7 +76,10 @@ class GaussianMixture(Target):
         """log wₖ + log N(x; μₖ, σₖ²I), shape ``[*batch, K]``."""
         means, stds = self.means.to(x), self.stds.to(x)
         d = x.shape[-1]
-        sq = torch.cdist(x.reshape(-1, d), means).square().reshape(*x.shape[:-1], -1)
+        # direct differences, not ‖x‖² + ‖μ‖² − 2xᵀμ: with means far from 0 (gmm40's box of
+        # ±40) the expansion loses the small distance near a mode to float32 cancellation
+        sq = torch.cdist(x.reshape(-1, d), means, compute_mode="donot_use_mm_for_euclid_dist")
+        sq = sq.square().reshape(*x.shape[:-1], -1)
         log_norm = -0.5 * d * math.log(2 * math.pi) - d * stds.log()
         return self.weights.to(x).log() + log_norm - 0.5 * sq / stds.square()
 
