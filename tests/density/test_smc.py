@@ -175,3 +175,14 @@ def test_funnel_log_z_within_3_se() -> None:
     ws = run_smc(target, s, seed=0)
     assert target.log_z == 0.0
     assert abs(ws.log_z) < 3 * ws.log_z_se, (ws.log_z, ws.log_z_se)
+
+
+def test_manywell_log_z_within_3_se_and_the_deep_well_share() -> None:
+    """16 double wells (2^16 modes): log Z by quadrature; each well's deep side holds 84 %."""
+    target = get_target("manywell_32d")
+    ws = run_smc(target, SMCSettings(particles=500, populations=8), seed=0)
+    assert 0 < ws.log_z_se < 0.5
+    assert abs(ws.log_z - target.log_z) < 3 * ws.log_z_se
+    x = ws.resample(4000, torch.Generator().manual_seed(0))
+    deep = float(target.well_signs(x).double().mean())
+    assert deep == pytest.approx(target.deep_well_share, abs=0.03)

@@ -337,6 +337,4 @@ def _result(
         "kernel": settings.kernel,
         "stopped_by_budget": stopped,
     }
-    return WeightedSamples(
-        x.detach(), log_w, log_z, se, "unbiased Z", run.cost, seconds, 0.0, info
-    )
+    return WeightedSamples(x.detach(), log_w, log_z, se, "unbiased Z", run.cost, seconds, 0.0, info)
