@@ -85,7 +85,8 @@ def run_nuts(target: Target, evals: int | None, seed: int, quick: bool) -> Metho
     chains, warmup = 4, (100 if quick else 300)
     budget = evals if evals is not None else 20_000
     g = torch.Generator().manual_seed(seed)
-    init = target.modes.centres[0] + 0.1 * torch.randn(chains, 2, generator=g)
+    # drawn on the CPU (the same start on every machine), then moved to the target's device
+    init = target.modes.centres[0].cpu() + 0.1 * torch.randn(chains, 2, generator=g)
     # a unit Gaussian takes NUTS 3 or more gradients per draw: this many draws reach the budget
     draws = max(budget // (3 * chains), 100)
     t0 = time.process_time()
