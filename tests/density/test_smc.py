@@ -122,6 +122,20 @@ def test_hmc_moves_and_constrained_targets() -> None:
     assert math.isfinite(ws.log_z) and ws.cost.grad_evals > 200 * 2 * 2
 
 
+def test_a_targets_prior_is_the_reference_unless_told_otherwise() -> None:
+    from genmodels.density import GaussianReference
+
+    target = ShiftedGaussian()
+    target.prior = GaussianReference(5, 2.0)  # normalised: log Ẑ still estimates log Z
+    s = SMCSettings(particles=100, populations=2)
+    auto = run_smc(target, s, seed=0)
+    same = run_smc(target, SMCSettings(**{**s.__dict__, "reference": "gaussian",
+                                          "reference_scale": 2.0}), seed=0)  # fmt: skip
+    plain = run_smc(target, SMCSettings(**{**s.__dict__, "reference": "gaussian"}), seed=0)
+    assert auto.log_z == same.log_z and torch.equal(auto.x, same.x)
+    assert auto.log_z != plain.log_z
+
+
 def test_registered_in_the_density_camp() -> None:
     spec = get_method("smc", "density")
     assert spec.build is run_smc and spec.settings is SMCSettings

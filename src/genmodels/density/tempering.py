@@ -102,7 +102,9 @@ class GaussianReference:
 
 def reference_for(target: Target, kind: str, scale: float) -> Reference:
     """The path's reference: the target's ``prior`` when it has one and ``kind`` is
-    ``"auto"``, else N(0, ``scale``² I)."""
+    ``"auto"``, else N(0, ``scale``² I). ``target`` is the view the sampler runs on: a
+    constrained target's unconstrained view has no ``prior`` (a prior of the constrained
+    values would need the Jacobian too), so it gets the Gaussian."""
     prior = getattr(target, "prior", None)
     if kind == "auto" and prior is not None:
         return prior
@@ -242,8 +244,9 @@ def check_move_settings(settings: Any) -> None:
     options = settings.kernel_options
     if not isinstance(options, dict):
         raise ConfigError(f"kernel_options must be a table of kernel fields, got {options!r}")
-    known = {f.name for f in fields(kernel_class(settings.kernel))} - {"density", "step_size"}
-    known -= {"inverse_mass"}
+    # what the sampler sets itself, or what describes the kernel rather than configures it
+    own = {"density", "step_size", "inverse_mass", "target_accept", "uses_gradient"}
+    known = {f.name for f in fields(kernel_class(settings.kernel))} - own - {"needs_log_prob"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(
