@@ -25,4 +25,4 @@ def test_methods_json_has_name_and_camp(run_cli):
     rows = json.loads(run_cli("methods", "--json", check=True).stdout)
     for row in rows:
         assert set(row) == {"name", "camp", "description"}
-        assert row["camp"] in {"chain", "map", "diffusion", "hybrid"}
+        assert row["camp"] in {"chain", "map", "diffusion", "hybrid", "density"}
