@@ -30,6 +30,7 @@ _DEMO_MODULES = (
     "inpainting",
     "reverse_gif",
     "guidance",
+    "density_modes",
 )
 
 for _module in _DEMO_MODULES:

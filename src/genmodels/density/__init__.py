@@ -6,6 +6,7 @@ Each returns a `WeightedSamples` (particles, log weights, log Ẑ with its stand
 `Cost` in target evaluations); `genmodels compare` scores them beside the chains.
 """
 
+from genmodels.density.ais import AISSettings, run_ais
 from genmodels.density.base import (
     Cost,
     CountingDensity,
@@ -28,28 +29,36 @@ from genmodels.density.importance import (
     run_flow_is,
 )
 from genmodels.density.pis import DDSSettings, PISSettings, run_dds, run_pis
+from genmodels.density.smc import SMCSettings, run_smc
+from genmodels.density.tempering import GaussianReference, TemperedPath
 
 __all__ = [
+    "AISSettings",
     "Cost",
     "CountingDensity",
     "DDSSettings",
     "FlowISSettings",
     "FlowProposal",
     "GaussianProposal",
+    "GaussianReference",
     "IDEMSettings",
     "PFODEProposal",
     "PISSettings",
     "Proposal",
+    "SMCSettings",
     "TargetProposal",
+    "TemperedPath",
     "WeightedSamples",
     "as_proposal",
     "ess_fraction",
     "importance_correct",
     "importance_sample",
     "log_z_estimate",
+    "run_ais",
     "run_dds",
     "run_flow_is",
     "run_idem",
     "run_pis",
+    "run_smc",
     "systematic_resample",
 ]

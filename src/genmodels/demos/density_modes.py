@@ -1,0 +1,173 @@
+"""`density-modes`: on the 40-mode mixture, chains from one start stay in a few modes, while
+SMC from a broad reference covers most of them — at an equal budget of target evaluations.
+
+`gmm40_2d` (40 unit Gaussians spread over [−40, 40]², unnormalised, log Z known) is the
+benchmark of Midgley et al. 2023 and Blessing et al. 2024. Each method sees the density only.
+The first method of `METHODS` (SMC) sets the budget: the target evaluations it spent; every
+later one gets the same number (NUTS: warm-up and draws together, its chains cut at the draw
+where the count is reached). Reported per method: target evaluations, modes covered
+(`genmodels.metrics.modes_covered`) and mode-weight TV on the same number of points, and
+Δlog Z = log Ẑ − log Z with its standard error where the method estimates log Z.
+
+A new method (a learned diffusion sampler) is one function ``fn(target, evals, seed, quick)
+-> MethodRun`` added to `METHODS`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from genmodels.demos._plot import pyplot
+from genmodels.demos.base import register_demo, save_figure, write_result
+from genmodels.targets import get_target
+from genmodels.targets.base import Target
+
+__all__ = ["METHODS", "MethodRun", "run_nuts", "run_smc_method"]
+
+TARGET = "gmm40_2d"
+POINTS = 4000
+"""Points each method's sample is scored on (equally weighted: SMC's are resampled, NUTS's
+thinned evenly)."""
+
+
+@dataclass
+class MethodRun:
+    """What one method of the demo drew and spent.
+
+    Attributes:
+        x: ``[n, 2]`` equally weighted points.
+        evals: target evaluations (density and gradient), everything included.
+        log_z, log_z_se: its log Z estimate and error, None where it has none.
+        seconds: process (CPU) seconds.
+        notes: anything worth a line (chains, particles, temperatures).
+    """
+
+    x: Tensor
+    evals: int
+    log_z: float | None = None
+    log_z_se: float | None = None
+    seconds: float = 0.0
+    notes: dict | None = None
+
+
+MethodFn = Callable[[Target, "int | None", int, bool], MethodRun]
+
+
+def run_smc_method(target: Target, evals: int | None, seed: int, quick: bool) -> MethodRun:
+    """SMC from N(0, 20² I), which covers the [−40, 40]² box: tempering keeps the particles in
+    every mode they start near, and reweighting gives each mode its weight. ``evals`` is
+    ignored (SMC's adaptive schedule sets its own count; it runs first and sets the budget)."""
+    from genmodels.density import SMCSettings, run_smc
+
+    particles, moves = (200, 3) if quick else (500, 5)
+    settings = SMCSettings(particles=particles, populations=4, moves=moves, reference_scale=20.0)
+    t0 = time.process_time()
+    ws = run_smc(target, settings, seed=seed)
+    x = ws.resample(POINTS, torch.Generator(device=ws.x.device).manual_seed(seed))
+    notes = {"particles": particles, "populations": 4, "moves_per_temperature": moves,
+             "temperatures": ws.info["num_temperatures"], "ess_fraction": ws.ess}  # fmt: skip
+    seconds = time.process_time() - t0
+    return MethodRun(x, ws.cost.target_evals, ws.log_z, ws.log_z_se, seconds, notes)
+
+
+def run_nuts(target: Target, evals: int | None, seed: int, quick: bool) -> MethodRun:
+    """NUTS, 4 chains all started in mode 0, given ``evals`` target gradients in all: the
+    draws are cut where warm-up plus sampling reach the budget."""
+    from genmodels.mcmc import sample_chains
+
+    chains, warmup = 4, (100 if quick else 300)
+    budget = evals if evals is not None else 20_000
+    g = torch.Generator().manual_seed(seed)
+    # drawn on the CPU (the same start on every machine), then moved to the target's device
+    init = target.modes.centres[0].cpu() + 0.1 * torch.randn(chains, 2, generator=g)
+    # a unit Gaussian takes NUTS 3 or more gradients per draw: this many draws reach the budget
+    draws = max(budget // (3 * chains), 100)
+    t0 = time.process_time()
+    init = init.to(torch.get_default_device())
+    s = sample_chains(target, "nuts", chains=chains, draws=draws, warmup=warmup, init=init,
+                      seed=seed, progress=False)  # fmt: skip
+    spent = s.info["grad_evals_warmup"] + s.stats["num_grad_evals"].sum(0).cumsum(0)  # [draws]
+    keep = max(int((spent <= budget).sum()), 1)
+    x = s.x[:, :keep].reshape(-1, 2)
+    index = torch.linspace(0, x.shape[0] - 1, min(POINTS, x.shape[0])).long()
+    notes = {"chains": chains, "warmup": warmup, "draws_per_chain": keep}
+    seconds = time.process_time() - t0
+    return MethodRun(x[index], int(spent[keep - 1]), None, None, seconds, notes)
+
+
+METHODS: dict[str, MethodFn] = {"smc": run_smc_method, "nuts": run_nuts}
+"""The demo's methods, in order; the first sets the budget of target evaluations."""
+
+
+def _score(target: Target, run: MethodRun) -> dict:
+    from genmodels.metrics.modes import mode_weight_tv, modes_covered
+
+    delta = None if run.log_z is None else run.log_z - target.log_z
+    return {
+        "target_evals": run.evals,
+        "modes_covered": modes_covered(run.x, target.modes),
+        "mode_weight_tv": mode_weight_tv(run.x, target.modes),
+        "delta_log_z": delta,
+        "log_z_se": run.log_z_se,
+        "cpu_seconds": round(run.seconds, 2),
+        **(run.notes or {}),
+    }
+
+
+@register_demo(
+    "density-modes",
+    "on the 40-mode mixture gmm40_2d, NUTS (4 chains from one start) stays in a few modes "
+    "while SMC covers most of them, at an equal budget of target evaluations",
+)
+def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
+    """Every method of `METHODS` on `gmm40_2d` at the first method's target-evaluation count."""
+    out_dir = Path(out_dir)
+    target = get_target(TARGET)
+    runs: dict[str, MethodRun] = {}
+    budget: int | None = None
+    for name, fn in METHODS.items():
+        runs[name] = fn(target, budget, seed, quick)
+        budget = runs[name].evals if budget is None else budget
+    rows = {name: _score(target, r) for name, r in runs.items()}
+    for name, row in rows.items():
+        print(f"{name}: {row['target_evals']} target evaluations, "
+              f"{row['modes_covered']}/{target.modes.k} modes")  # fmt: skip
+    exact = target.sample(POINTS, torch.Generator().manual_seed(seed + 1))
+    _figure(out_dir / "density_modes.png", target, exact, runs, rows)
+    result = {
+        "target": TARGET,
+        "modes": target.modes.k,
+        "log_z": target.log_z,
+        "budget_target_evals": budget,
+        "points": POINTS,
+        "exact_modes_covered": _score(target, MethodRun(exact, 0))["modes_covered"],
+        **rows,
+        "figure": "density_modes.png",
+    }
+    return write_result(out_dir, result)
+
+
+def _figure(path: Path, target: Target, exact: Tensor, runs: dict, rows: dict) -> None:
+    plt = pyplot()
+    panels = [("exact", exact, None), *((n, r.x, rows[n]) for n, r in runs.items())]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4))
+    centres = target.modes.centres.cpu()
+    for ax, (name, x, row) in zip(axes, panels, strict=True):
+        x = x.detach().cpu()
+        ax.scatter(centres[:, 0], centres[:, 1], s=30, facecolors="none", edgecolors="0.6")
+        ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3)
+        title = f"exact ({target.modes.k} modes)"
+        if row is not None:
+            title = f"{name}: {row['modes_covered']}/{target.modes.k} modes\n"
+            title += f"{row['target_evals']:,} target evals"
+            if row["delta_log_z"] is not None and math.isfinite(row["delta_log_z"]):
+                title += f", Δlog Z {row['delta_log_z']:+.2f} ± {row['log_z_se']:.2f}"
+        ax.set(xlim=(-50, 50), ylim=(-50, 50), aspect="equal", title=title)
+    save_figure(fig, path)
