@@ -8,7 +8,7 @@ wall time, is the cost in seconds.
 
 Usage:
     PYTHONPATH=src python benchmarks/idem_gmm.py [--target gmm40_2d] [--seeds 0 1 2]
-        [--set steps=2000 --set num_mc=100 ...] [--threads 1]
+        [--set train_steps=2000 --set num_mc=100 ...] [--threads 1]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def one_run(target_name: str, settings: IDEMSettings, seed: int) -> dict[str, fl
         t0 = time.process_time()
         run = run_idem(target, replace(settings, output=output), seed=seed)
         cpu = time.process_time() - t0
-        x = run.resample(settings.n, torch.Generator().manual_seed(seed))
+        x = run.resample(settings.particles, torch.Generator().manual_seed(seed))
         row[f"{output}_modes"] = modes_covered(x, target.modes)
         row[f"{output}_tv"] = round(mode_weight_tv(x, target.modes), 3)
         row[f"{output}_cpu_s"] = round(cpu, 1)

@@ -1,6 +1,6 @@
 """DDS and PIS trained from the density alone: log Z error, ESS/N, modes, cost (not in `make test`).
 
-For each target and method: train with the given settings, draw ``n_samples`` weighted paths,
+For each target and method: train with the given settings, draw ``particles`` weighted paths,
 and report |Δlog Z| of the importance-weighted estimate (with its standard error) and of the
 ELBO, ESS/N of the path weights, modes covered and mode-weight TV of the resampled draws
 (mixtures), target evaluations (density + gradient, training included) and CPU process time
@@ -34,7 +34,7 @@ def run_one(target_name: str, method: str, seed: int, args: argparse.Namespace) 
     spec = get_method(method, "density")
     settings = spec.settings(
         train_steps=args.train_steps, batch_size=args.batch_size, time_steps=args.time_steps,
-        n_samples=args.n_samples, loss=args.loss, sigma=SIGMA.get(target_name, 1.0),
+        particles=args.particles, loss=args.loss, sigma=SIGMA.get(target_name, 1.0),
     )  # fmt: skip
     cpu = time.process_time()
     out = spec.build(target, settings, seed=seed)
@@ -48,7 +48,7 @@ def run_one(target_name: str, method: str, seed: int, args: argparse.Namespace) 
     row["dlogz"] = abs(out.log_z - truth) if truth is not None else math.nan
     row["delbo"] = abs(out.info["elbo"] - truth) if truth is not None else math.nan
     if target.modes is not None:
-        x = out.resample(args.n_samples, torch.Generator().manual_seed(seed + 7))
+        x = out.resample(args.particles, torch.Generator().manual_seed(seed + 7))
         row["modes"] = f"{modes_covered(x, target.modes)}/{target.modes.k}"
         row["tv"] = mode_weight_tv(x, target.modes)
     return row
@@ -62,7 +62,7 @@ def main() -> None:
     p.add_argument("--train-steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--time-steps", type=int, default=64)
-    p.add_argument("--n-samples", type=int, default=4096)
+    p.add_argument("--particles", type=int, default=4096)
     p.add_argument("--loss", default="log_variance")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()

@@ -16,8 +16,16 @@ import torch
 from genmodels.catalogue import list_methods
 
 METHODS = [(spec.name, spec.camp) for spec in list_methods()]
-# The density camp (issue 16) runs from Python (tests/density) until `compare` gets its runner.
-RUNNABLE = [(name, camp) for name, camp in METHODS if camp != "density"]
+# Short runs of the built-in density-camp methods (a user's own runs at its defaults).
+DENSITY_SHORT: dict[str, dict] = {
+    "smc": {"particles": 200, "populations": 2, "moves": 2},
+    "ais": {"particles": 200, "temperatures": 20},
+    "flow_is": {"particles": 500, "fit": {"steps": 50}},
+    "dds": {"particles": 256, "train_steps": 20, "time_steps": 8},
+    "pis": {"particles": 256, "train_steps": 20, "time_steps": 8},
+    "idem": {"particles": 200, "train_steps": 10, "inner_steps": 5, "num_mc": 8,
+             "samples_per_round": 64, "sde_steps": 10},
+}  # fmt: skip
 
 
 def test_methods_lists_the_catalogue(cli):
@@ -31,6 +39,15 @@ def _short_settings(name: str, camp: str) -> str:
     """A TOML table that keeps one method's run short (its budget is the real limit)."""
     if camp in ("map", "diffusion"):
         return f"[methods.{name}.train]\nsteps = 150\n"
+    if camp == "density":
+        values = DENSITY_SHORT.get(name, {})
+        flat = "".join(f"{k} = {v}\n" for k, v in values.items() if not isinstance(v, dict))
+        nested = "".join(
+            f"[methods.{name}.{k}]\n" + "".join(f"{a} = {b}\n" for a, b in v.items())
+            for k, v in values.items()
+            if isinstance(v, dict)
+        )
+        return f"[methods.{name}]\n{flat}{nested}"
     table = f"[methods.{name}]\nchains = 2\ndraws = 100\nwarmup = 100\n"
     if camp == "hybrid":
         table += f"[methods.{name}.fit]\nsteps = 100\n"
@@ -38,19 +55,21 @@ def _short_settings(name: str, camp: str) -> str:
 
 
 def _run_density_method(name: str) -> None:
-    """A density-camp method at its default settings on eight_gaussians (log Z = 0): finite
-    weighted particles, a finite log Z estimate, and target evaluations counted."""
+    """A density-camp method (short settings) on eight_gaussians (log Z = 0): finite weighted
+    particles, a finite log Z estimate, and target evaluations counted."""
     from genmodels.catalogue import get_method
     from genmodels.targets import get_target
+    from genmodels.training.config import config_from_dict
 
     spec = get_method(name, "density")
-    ws = spec.build(get_target("eight_gaussians"), spec.settings(), seed=1)
+    settings = config_from_dict(spec.settings, DENSITY_SHORT.get(name, {}))
+    ws = spec.build(get_target("eight_gaussians"), settings, seed=1)
     assert ws.x.shape[1:] == (2,) and torch.isfinite(ws.x).all()
     assert math.isfinite(ws.log_z) and ws.cost.target_evals >= ws.x.shape[0]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "camp"), RUNNABLE, ids=[n for n, _ in RUNNABLE])
+@pytest.mark.parametrize(("name", "camp"), METHODS, ids=[n for n, _ in METHODS])
 def test_method_runs_in_its_command(cli, tmp_path, name, camp):
     if camp == "density":  # no command of its own: its run function, from the catalogue
         _run_density_method(name)
@@ -72,10 +91,8 @@ def test_method_runs_in_its_command(cli, tmp_path, name, camp):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "camp"), RUNNABLE, ids=[n for n, _ in RUNNABLE])
+@pytest.mark.parametrize(("name", "camp"), METHODS, ids=[n for n, _ in METHODS])
 def test_method_runs_in_compare(cli, tmp_path, name, camp):
-    if camp == "density":
-        pytest.skip("compare has no runner for the density camp yet (issue 16, item 5)")
     config = tmp_path / "short.toml"
     config.write_text(_short_settings(name, camp))
     proc = cli("compare", "--target", "eight_gaussians", "--methods", name,

@@ -86,8 +86,8 @@ def test_clip_norm_rescales_only_long_rows():
 
 
 SMALL = dict(
-    steps=300, inner_steps=50, batch_size=128, num_mc=32, samples_per_round=500,
-    sde_steps=100, sigma_max=10.0, lr=1e-3, n=1000,
+    train_steps=300, inner_steps=50, batch_size=128, num_mc=32, samples_per_round=500,
+    sde_steps=100, sigma_max=10.0, lr=1e-3, particles=1000,
 )  # fmt: skip
 
 
@@ -114,8 +114,8 @@ def test_pf_ode_importance_sampling_gives_log_z_and_the_moments():
     assert run.info["train_steps"] == 300 and run.train_seconds <= run.seconds
 
 
-TINY = dict(steps=12, inner_steps=5, batch_size=16, num_mc=4, samples_per_round=32,
-            sde_steps=10, sigma_max=5.0, n=64)  # fmt: skip
+TINY = dict(train_steps=12, inner_steps=5, batch_size=16, num_mc=4, samples_per_round=32,
+            sde_steps=10, sigma_max=5.0, particles=64)  # fmt: skip
 
 
 @pytest.mark.parametrize("output", ["sde", "importance"])

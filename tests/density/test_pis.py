@@ -38,7 +38,7 @@ class ShiftedGaussian(Target):
         return dist.log_prob(x) + LOG_Z
 
 
-SHORT = {"train_steps": 200, "batch_size": 64, "time_steps": 16, "n_samples": 4000, "lr": 3e-3}
+SHORT = {"train_steps": 200, "batch_size": 64, "time_steps": 16, "particles": 4000, "lr": 3e-3}
 
 
 def _untrained_ess(run, settings_cls) -> float:
@@ -71,7 +71,7 @@ def test_trained_sampler_matches_a_gaussian_and_its_normaliser(run, settings_cls
 @pytest.mark.parametrize("loss", ["log_variance", "kl"])
 def test_every_target_evaluation_is_counted(loss):
     target = ShiftedGaussian()
-    s = DDSSettings(train_steps=3, batch_size=8, time_steps=5, n_samples=20, loss=loss)
+    s = DDSSettings(train_steps=3, batch_size=8, time_steps=5, particles=20, loss=loss)
     out = run_dds(target, s, seed=0)
     # one gradient per step of every path; one log p̃ at every path's end (a gradient
     # evaluation when KL differentiates through it)
@@ -84,7 +84,7 @@ def test_every_target_evaluation_is_counted(loss):
 
 
 def test_same_seed_same_draws_other_seed_other_draws():
-    s = DDSSettings(train_steps=5, batch_size=16, time_steps=6, n_samples=50)
+    s = DDSSettings(train_steps=5, batch_size=16, time_steps=6, particles=50)
     a, b = run_dds(ShiftedGaussian(), s, seed=3), run_dds(ShiftedGaussian(), s, seed=3)
     c = run_dds(ShiftedGaussian(), s, seed=4)
     assert torch.equal(a.x, b.x) and torch.equal(a.log_w, b.log_w)
@@ -92,7 +92,7 @@ def test_same_seed_same_draws_other_seed_other_draws():
 
 
 def test_an_expired_budget_stops_training_but_still_draws():
-    out = run_dds(ShiftedGaussian(), DDSSettings(time_steps=4, n_samples=30), budget=Budget(0.0))
+    out = run_dds(ShiftedGaussian(), DDSSettings(time_steps=4, particles=30), budget=Budget(0.0))
     assert out.info["train_steps"] == 0 and out.info["stopped_by_budget"] == 1.0
     assert out.x.shape == (30, 2) and torch.isfinite(out.log_w).all()
     # untrained, the sampler is the reference: log w = log p̃ − log N(0, σ²) exactly, so
@@ -117,7 +117,7 @@ def test_a_target_without_density_is_not_applicable():
             return torch.zeros(n, 2)
 
     with pytest.raises(NotApplicableError, match="no density"):
-        run_dds(OnlySamples(), DDSSettings(train_steps=1, time_steps=2, n_samples=4))
+        run_dds(OnlySamples(), DDSSettings(train_steps=1, time_steps=2, particles=4))
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,7 @@ def test_a_target_without_density_is_not_applicable():
         {"train_steps": -1},
         {"batch_size": 1},
         {"time_steps": 0},
-        {"n_samples": 1.5},
+        {"particles": 1.5},
         {"sigma": 0.0},
         {"noise_total": -1.0},
         {"lr": math.nan},

@@ -104,8 +104,8 @@ class IDEMSettings:
     """`idem`: the network, the noise, the two loops and the output.
 
     Attributes:
-        n: particles returned.
-        steps: inner-loop gradient steps in all.
+        particles: weighted particles returned.
+        train_steps: inner-loop gradient steps in all.
         inner_steps: gradient steps per outer round (one buffer refill each).
         batch_size: buffer points per gradient step.
         num_mc: K, the Monte Carlo draws of each score estimate (K target gradients each).
@@ -128,8 +128,8 @@ class IDEMSettings:
         ode_tol: dopri5's relative and absolute tolerance for the PF-ODE draws.
     """
 
-    n: int = 1000
-    steps: int = 1000
+    particles: int = 1000
+    train_steps: int = 1000
     inner_steps: int = 100
     batch_size: int = 256
     num_mc: int = 100
@@ -148,7 +148,9 @@ class IDEMSettings:
     ode_tol: float = 1e-5
 
     def __post_init__(self) -> None:
-        at_least(self, 1, "n", "steps", "inner_steps", "batch_size", "num_mc", "width")
+        at_least(
+            self, 1, "particles", "train_steps", "inner_steps", "batch_size", "num_mc", "width"
+        )
         at_least(self, 1, "samples_per_round", "buffer_size", "sde_steps")
         at_least(self, 0, "depth")
         check_range(self.sigma_min, "sigma_min", gt=0)
@@ -312,13 +314,13 @@ def _train(
     buffer.add(prior * net.sde.sigma_max)  # the authors' init_from_prior
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     done, rounds, losses = 0, 0, []
-    while done < settings.steps and not (done > 0 and budget.expired()):
+    while done < settings.train_steps and not (done > 0 and budget.expired()):
         if rounds > 0:
             buffer.add(
                 _sde_samples(model, settings.samples_per_round, settings.sde_steps, generator)
             )
         rounds += 1
-        for _ in range(min(settings.inner_steps, settings.steps - done)):
+        for _ in range(min(settings.inner_steps, settings.train_steps - done)):
             batch = buffer.sample(settings.batch_size, generator)
             losses.append(_inner_step(net, opt, density, batch, settings, generator))
             done += 1
@@ -329,7 +331,7 @@ def _train(
         "train_steps": done,
         "rounds": rounds,
         "loss": sum(tail) / len(tail),
-        "stopped_by_budget": done < settings.steps,
+        "stopped_by_budget": done < settings.train_steps,
     }
 
 
@@ -402,11 +404,14 @@ def _output(
     """The returned particles: PF-ODE draws weighted by p̃/q, or reverse-SDE draws."""
     net.eval()
     if settings.output == "sde":
-        x = _sde_samples(model, settings.n, settings.sde_steps, generator)
+        x = _sde_samples(model, settings.particles, settings.sde_steps, generator)
         kind = "none (reverse-SDE samples have no density)"
         return x, x.new_zeros(x.shape[0]), math.nan, math.nan, kind, {}
     like = next(net.parameters())
-    z = noise_like(like.new_empty(settings.n, *density.event_shape), generator) * net.sde.sigma_max
+    z = (
+        noise_like(like.new_empty(settings.particles, *density.event_shape), generator)
+        * net.sde.sigma_max
+    )
     x, log_q, nfe = pf_ode_draws(
         net, net.sde, z, divergence=settings.divergence, tol=settings.ode_tol, generator=generator
     )
@@ -436,7 +441,7 @@ def run_idem(
     budget: Budget | None = None,
     progress: bool = False,
 ) -> WeightedSamples:
-    """Train iDEM on ``target``'s density, then draw ``settings.n`` weighted particles.
+    """Train iDEM on ``target``'s density, then draw ``settings.particles`` weighted particles.
 
     Training gets the budget less `FINAL_RESERVE` of it and always does one gradient step;
     the final draws always run. Everything runs on the default device, with one generator

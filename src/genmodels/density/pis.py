@@ -45,7 +45,7 @@ in the final draw alike; `WeightedSamples.cost` counts them all.
 
 Example:
     >>> from genmodels.targets import get_target
-    >>> s = DDSSettings(train_steps=5, batch_size=16, time_steps=8, n_samples=64)
+    >>> s = DDSSettings(train_steps=5, batch_size=16, time_steps=8, particles=64)
     >>> out = run_dds(get_target("eight_gaussians"), s, seed=0)
     >>> out.x.shape, out.log_z_kind, out.cost.grad_evals
     (torch.Size([64, 2]), 'unbiased Z', 1152)
@@ -97,7 +97,7 @@ class DDSSettings:
         batch_size: paths per training step.
         time_steps: K, the Gaussian steps of every path (training and drawing alike: the
             network learns one grid). DDS uses 128; 64 halves the cost per path.
-        n_samples: paths drawn after training: the returned weighted particles.
+        particles: paths drawn after training: the returned weighted particles.
         loss: ``"log_variance"`` (Var log w on fixed paths) or ``"kl"`` (−E log w through the
             reparameterised path).
         reference: ``"ou"`` (DDS: the stationary Ornstein–Uhlenbeck chain) or ``"brownian"``
@@ -116,7 +116,7 @@ class DDSSettings:
     train_steps: int = 1000
     batch_size: int = 128
     time_steps: int = 64
-    n_samples: int = 4096
+    particles: int = 4096
     loss: Literal["log_variance", "kl"] = "log_variance"
     reference: Literal["ou", "brownian"] = "ou"
     sigma: float = 1.0
@@ -131,7 +131,7 @@ class DDSSettings:
         check_choices(self)
         at_least(self, 0, "train_steps")
         at_least(self, 1, "time_steps", "depth")
-        at_least(self, 2, "batch_size", "n_samples", "width")
+        at_least(self, 2, "batch_size", "particles", "width")
         for name in ("sigma", "noise_total", "lr", "score_clip", "grad_clip"):
             check_range(getattr(self, name), name, gt=0)
 
@@ -364,7 +364,7 @@ def _counting_density(view: Target) -> CountingDensity:
 def _fit_and_draw(
     target: Target, settings: DDSSettings, seed: int, budget: Budget | None, progress: bool
 ) -> WeightedSamples:
-    """Train the drift on ``target`` (in unconstrained coordinates), then draw ``n_samples``
+    """Train the drift on ``target`` (in unconstrained coordinates), then draw ``particles``
     weighted paths; the particles come back in the target's own coordinates."""
     start = time.perf_counter()
     view = unconstrained(target)
@@ -379,7 +379,7 @@ def _fit_and_draw(
     net.eval().requires_grad_(False)
     with torch.no_grad():
         y, log_w = sample_paths(
-            net, density, reference_chain(settings), settings.n_samples, generator,
+            net, density, reference_chain(settings), settings.particles, generator,
             score_clip=settings.score_clip,
         )  # fmt: skip
     x = y.reshape(-1, *view.event_shape)
@@ -414,7 +414,7 @@ def run_dds(
 ) -> WeightedSamples:
     """Train a denoising diffusion sampler on ``target``'s density, then draw weighted paths.
 
-    Returns ``settings.n_samples`` particles with their path log-weights; ``log_z`` is
+    Returns ``settings.particles`` particles with their path log-weights; ``log_z`` is
     log mean w (``log_z_kind`` ``"unbiased Z"``: E w = Z), ``info["elbo"]`` the ELBO
     mean log w (a lower bound), ``cost`` every target evaluation of training and drawing.
 
