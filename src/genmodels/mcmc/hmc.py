@@ -8,10 +8,11 @@ H(x, r) = -log p(x) + ½ rᵀ M⁻¹ r -> ``energy``, L -> ``num_steps``.
 Compilation: a batched leapfrog step of a small model is a few dozen tiny tensor ops plus
 an autograd pass, so its cost is Python and dispatch, not arithmetic. With the kernel
 option ``compile=True`` (or the default ``"auto"``, see `use_compile`) the step (position
-update, gradient by `torch.func`, momentum update) is one `torch.compile` graph, built once
-per log-density and shape and cached on the `LogDensity`; when compilation is unavailable
-or fails, a warning says so and the eager step runs instead. `compile_seconds` reports
-what compiling cost.
+update, gradient by `torch.func`, momentum update) is one inductor graph (`compile_graph`:
+traced by `make_fx`, compiled without dynamo, whose per-call guards cost more than such a
+graph's arithmetic), built once per log-density and shape and cached on the `LogDensity`;
+when compilation is unavailable or fails, a warning says so and the eager step runs
+instead. `compile_seconds` reports what compiling cost.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 CompileMode = bool | str
-"""``True`` / ``False``, or ``"auto"``: compile when `torch.compile` is usable here."""
+"""``True`` / ``False``, or ``"auto"``: compile when dynamo and inductor are usable here."""
 
 _COMPILE_CPU_SECONDS = [0.0]
 
@@ -274,7 +275,7 @@ class HMC(Kernel):
     Attributes:
         num_steps: mean number of leapfrog steps L.
         compile: ``True`` runs the leapfrog step as one compiled graph (`leapfrog_fn`);
-            ``"auto"`` (default) does so where `torch.compile` works (see `use_compile`);
+            ``"auto"`` (default) does so where compiling works (see `use_compile`);
             ``False`` runs eagerly.
 
     Example:

@@ -427,10 +427,12 @@ class NUTS(Kernel):
 
     Attributes:
         max_tree_depth: a tree has at most ``2**max_tree_depth - 1`` leapfrog steps.
-        compile: ``True`` runs each leaf (leapfrog, gradient by `torch.func`, multinomial
-            choice, U-turn checks) as one `torch.compile` graph; ``"auto"`` (default) does
-            so where `torch.compile` works (`genmodels.mcmc.hmc.use_compile`); ``False``
-            runs eagerly (and computes gradients only for the chains still building).
+        compile: ``True`` runs a doubling as three compiled graphs
+            (`genmodels.mcmc.hmc.compile_graph`): the sub-tree's start, ``leaves_per_call``
+            leaves (leapfrog, gradient by `torch.func`, multinomial choice, U-turn checks)
+            per call, and the merge; ``"auto"`` (default) does so where compiling works
+            (`genmodels.mcmc.hmc.use_compile`); ``False`` runs eagerly (and computes
+            gradients only for the chains still building).
 
     Example:
         >>> from genmodels.mcmc.base import LogDensity
