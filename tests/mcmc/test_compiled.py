@@ -100,20 +100,37 @@ def test_packed_subtree_round_trips() -> None:
 
 
 @pytest.mark.slow
-def test_compiled_nuts_transitions_match_eager() -> None:
-    """The compiled tree (begin, leaves four at a time, merge) is the eager tree: same draws
-    from the same generator, so the same transitions. The start has both ends of every
+def test_compiled_nuts_doublings_match_eager() -> None:
+    """The compiled tree steps (begin, leaves four at a time, merge) compute the eager ones:
+    the same doublings from the same inputs and draws. The start has both ends of every
     trajectory as one tensor, which a graph traced on aliased inputs would get wrong."""
+    from genmodels.mcmc import nuts
+
     density = LogDensity(log_prob, (D,))
-    x0 = torch.zeros(6, D)
-    results = []
+    g = torch.Generator().manual_seed(3)
+    chains = 6
+    x0 = torch.randn(chains, D, generator=g)
+    lp0, grad0 = density.value_and_grad(x0)
+    r0 = torch.randn(chains, D, generator=g)
+    eps, inv_mass = torch.full((chains, 1), 0.3), torch.ones(chains, D)
+    energy0 = -lp0 + 0.5 * (r0**2).sum(-1)
+    trees = []
     for mode in (False, True):
         kernel = NUTS(density, step_size=0.3, compile=mode)
-        state, g = kernel.init(x0), torch.Generator().manual_seed(3)
-        for _ in range(4):
-            state, info = kernel.step(state, g)
-        results.append((state.position, info.tree_depth, info.num_grad_evals))
-    (x_eager, depth_eager, n_eager), (x_comp, depth_comp, n_comp) = results
-    assert depth_eager.max() >= 2  # sub-trees of four leaves were built
-    assert torch.equal(depth_eager, depth_comp) and torch.equal(n_eager, n_comp)
-    torch.testing.assert_close(x_comp, x_eager, rtol=1e-4, atol=1e-5)
+        ops, tree = kernel._tree_ops(), nuts._start(x0, r0, lp0, grad0)
+        gen = torch.Generator().manual_seed(4)
+        for depth in range(4):
+            going_right = torch.rand(chains, generator=gen) < 0.5
+            u = torch.rand(2**depth, chains, generator=gen)
+            sub, eps_dir = ops.begin(tree, going_right, eps)
+            n = 4 if mode and depth >= 2 else 1
+            for k in range(0, 2**depth, n):
+                write, check = nuts._mask_tensors(k, n, kernel.max_tree_depth, x0.device)
+                sub, _ = ops.leaves(sub, tree.done, eps_dir, inv_mass, energy0, write, check,
+                                    u[k : k + n])  # fmt: skip
+            tree, _ = ops.merge(tree, sub, going_right, inv_mass, torch.rand(chains, generator=gen))
+        trees.append(tree)
+    eager, comp = trees
+    assert eager.num_leaves.max() >= 8  # sub-trees of four leaves were built
+    for name, a, b in zip(eager._fields, eager, comp, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)

@@ -539,17 +539,23 @@ class NUTS(Kernel):
         stops early at a divergence or a U-turn of one of the sub-tree's own sub-trees."""
         state, eps_dir = ops.begin(tree, going_right, eps)
         device = tree.done.device
-        # every leaf's multinomial draw at once, [2**depth, chains]
         chains = tree.log_w.shape[0]
-        u = torch.rand(2**depth, chains, generator=generator, dtype=tree.log_w.dtype, device=device)
-        # leaves per call: one when eager (a finished batch stops at once), a few per
-        # compiled graph (the cost of a call is mostly fixed)
-        many = use_compile(self.compile) and 2**depth >= self.leaves_per_call
-        n = self.leaves_per_call if many else 1
+        compiled_mode = use_compile(self.compile)
+
+        def draws(count: int) -> Tensor:  # multinomial draws, [count, chains]
+            return torch.rand(
+                count, chains, generator=generator, dtype=tree.log_w.dtype, device=device
+            )
+
+        # compiled: a sub-tree's draws at once and a few leaves per call (the cost of a call
+        # is mostly fixed); eager: one leaf at a time, a draw per leaf
+        u = draws(2**depth) if compiled_mode else None
+        n = self.leaves_per_call if compiled_mode and 2**depth >= self.leaves_per_call else 1
         for k in range(0, 2**depth, n):
             write, check = _mask_tensors(k, n, self.max_tree_depth, device)
+            u_k = u[k : k + n] if u is not None else draws(1)
             state, all_stopped = ops.leaves(
-                state, tree.done, eps_dir, inverse_mass, energy0, write, check, u[k : k + n]
+                state, tree.done, eps_dir, inverse_mass, energy0, write, check, u_k
             )
             if bool(all_stopped):
                 break
