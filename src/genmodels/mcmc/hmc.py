@@ -8,10 +8,11 @@ H(x, r) = -log p(x) + ½ rᵀ M⁻¹ r -> ``energy``, L -> ``num_steps``.
 Compilation: a batched leapfrog step of a small model is a few dozen tiny tensor ops plus
 an autograd pass, so its cost is Python and dispatch, not arithmetic. With the kernel
 option ``compile=True`` (or the default ``"auto"``, see `use_compile`) the step (position
-update, gradient by `torch.func`, momentum update) is one `torch.compile` graph, built once
-per log-density and shape and cached on the `LogDensity`; when compilation is unavailable
-or fails, a warning says so and the eager step runs instead. `compile_seconds` reports
-what compiling cost.
+update, gradient by `torch.func`, momentum update) is one inductor graph (`compile_graph`:
+traced by `make_fx`, compiled without dynamo, whose per-call guards cost more than such a
+graph's arithmetic), built once per log-density and shape and cached on the `LogDensity`;
+when compilation is unavailable or fails, a warning says so and the eager step runs
+instead. `compile_seconds` reports what compiling cost.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 CompileMode = bool | str
-"""``True`` / ``False``, or ``"auto"``: compile when `torch.compile` is usable here."""
+"""``True`` / ``False``, or ``"auto"``: compile when dynamo and inductor are usable here."""
 
 _COMPILE_CPU_SECONDS = [0.0]
 
@@ -109,8 +110,9 @@ def use_compile(mode: CompileMode) -> bool:
     if mode == "auto":
         if os.environ.get("GENMODELS_COMPILE", "1") == "0":
             return False
-        is_supported = getattr(torch.compiler, "is_dynamo_supported", lambda: False)
-        return bool(is_supported())
+        import torch._dynamo  # torch.compiler has no public probe for this
+
+        return bool(torch._dynamo.is_dynamo_supported())
     if not isinstance(mode, bool):
         raise ConfigError(f"compile must be true, false or 'auto', got {mode!r}")
     return mode
@@ -143,45 +145,93 @@ def functional_value_and_grad(density: LogDensity) -> Callable[[Tensor], tuple[T
     return value_and_grad
 
 
-def compiled(density: LogDensity, name: str, build: Callable[[], Callable], eager: Callable):
-    """``build()`` under `torch.compile`, cached on ``density`` under ``name``, falling back
-    to ``eager`` (with one warning) when compiling or running the graph fails.
+def compile_graph(fn: Callable[..., Any], example: tuple[Tensor, ...]) -> Callable[..., Any]:
+    """``fn`` (flat tensors in, a tensor or tuple of tensors out) as one inductor graph for
+    inputs shaped like ``example``.
+
+    The function is traced by `make_fx` on fake tensors (data-dependent Python control
+    flow raises here instead of being baked in) and handed to inductor directly: calling
+    the result skips dynamo's guards and wrappers, which cost more than the arithmetic of
+    a small model's leapfrog step. Raises whatever tracing or compiling raises.
+    """
+    from torch._guards import TracingContext, tracing
+    from torch._inductor.compile_fx import compile_fx
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    single = []
+
+    def as_tuple(*args: Tensor) -> tuple[Tensor, ...]:
+        out = fn(*args)
+        single.append(not isinstance(out, tuple | list))
+        return (out,) if single[-1] else tuple(out)
+
+    # distinct copies: inputs that are one tensor (a trajectory's two ends at its start)
+    # would be traced as one input
+    example = tuple(a.clone() for a in example)
+    graph_module = make_fx(as_tuple, tracing_mode="fake", _allow_non_fake_inputs=True)(*example)
+    # a tracing context with a shape environment lets inductor's on-disk graph cache serve
+    # a later process (without one it compiles every time)
+    with tracing(TracingContext(FakeTensorMode(shape_env=ShapeEnv()))):
+        graph = compile_fx(graph_module, list(example))
+    if single[-1]:
+        return lambda *args: graph(*args)[0]
+    return lambda *args: tuple(graph(*args))
+
+
+def _signature(args: tuple[Tensor, ...]) -> tuple:
+    """What a compiled graph is specialised on: every (contiguous) input's shape, the
+    first input's dtype and device."""
+    return (*(a.shape for a in args), args[0].dtype, args[0].device)
+
+
+def compiled(
+    density: LogDensity | object, name: str, build: Callable[[], Callable], eager: Callable
+):
+    """``build()`` compiled (`compile_graph`) once per input shapes, cached on ``density``
+    under ``name``, falling back to ``eager`` (with one warning) when compiling or running
+    the graph fails. The function takes and returns flat tensors only.
 
     Kernels are rebuilt with every new step size during warm-up; the cache on the density
-    keeps the graph across them. The first call's CPU time (tracing and code generation)
-    is added to `compile_seconds`.
+    keeps the graphs across them. Compiling's CPU time is added to `compile_seconds`.
     """
     cache = density.__dict__.setdefault("_compiled_fns", {})
     if name in cache:
         return cache[name]
-    graph = torch.compile(build(), dynamic=False)
-    state = {"ok": True, "first": True}
+    fn = build()
+    graphs: dict[tuple, Callable] = {}
+    state = {"ok": True}
 
-    def run(args: tuple) -> Any:
-        try:
-            return graph(*args)
-        except Exception as error:  # any compiler failure: run eagerly from now on
-            state["ok"] = False
-            first_line = str(error).splitlines()[0] if str(error) else ""
-            warnings.warn(
-                f"torch.compile of the {name} step failed ({type(error).__name__}: "
-                f"{first_line}); running eagerly",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return eager(*args)
+    def fail(error: Exception, args: tuple) -> Any:
+        state["ok"] = False
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        warnings.warn(
+            f"compiling the {name} step failed ({type(error).__name__}: {first_line}); "
+            "running eagerly",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return eager(*args)
 
-    def call(*args: Any) -> Any:
+    def call(*args: Tensor) -> Any:
         if not state["ok"]:
             return eager(*args)
-        if not state["first"]:
-            return run(args)
-        state["first"] = False
-        start = time.process_time()
+        args = tuple(a.contiguous() for a in args)  # graphs are compiled for dense inputs
+        key = _signature(args)
+        graph = graphs.get(key)
+        if graph is None:
+            start = time.process_time()
+            try:
+                graph = graphs[key] = compile_graph(fn, args)
+            except Exception as error:  # any tracing or compiler failure: run eagerly
+                return fail(error, args)
+            finally:
+                _COMPILE_CPU_SECONDS[0] += time.process_time() - start
         try:
-            return run(args)
-        finally:
-            _COMPILE_CPU_SECONDS[0] += time.process_time() - start
+            return graph(*args)
+        except Exception as error:
+            return fail(error, args)
 
     cache[name] = call
     return call
@@ -225,7 +275,7 @@ class HMC(Kernel):
     Attributes:
         num_steps: mean number of leapfrog steps L.
         compile: ``True`` runs the leapfrog step as one compiled graph (`leapfrog_fn`);
-            ``"auto"`` (default) does so where `torch.compile` works (see `use_compile`);
+            ``"auto"`` (default) does so where compiling works (see `use_compile`);
             ``False`` runs eagerly.
 
     Example:
