@@ -27,7 +27,7 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 	@touch $(DOCS_STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/genmodels compare --target eight_gaussians --methods nuts,mala,gan,vae,flow,ncsn,ddpm,flow_matching --out runs/demo
+	$(VENV)/bin/genmodels compare --target eight_gaussians --methods nuts,mala,smc,gan,vae,flow,ncsn,ddpm,flow_matching --out runs/demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 # The default `make demo` run: every camp on eight_gaussians in at most 10 minutes on 2 cores.
-DEFAULT_METHODS = ("nuts", "mala", "gan", "vae", "flow", "ncsn", "ddpm", "flow_matching")
+DEFAULT_METHODS = ("nuts", "mala", "smc", "gan", "vae", "flow", "ncsn", "ddpm", "flow_matching")
 DEFAULT_BUDGET_SECONDS = 540.0
 
 # How the budget is shared: a diffusion model needs more training than a map, a chain on a
