@@ -208,3 +208,16 @@ def test_manywell_log_z_within_3_se_and_the_deep_well_share() -> None:
     x = ws.resample(4000, torch.Generator().manual_seed(0))
     deep = float(target.well_signs(x).double().mean())
     assert deep == pytest.approx(target.deep_well_share, abs=0.03)
+
+
+def test_defaults_cover_the_40_modes_from_the_targets_stated_spread():
+    """No setting given: the reference scale comes from `gmm40_2d.spread`, and SMC finds the
+    modes spread over the [-40, 40]² box with log Z near the truth (a unit reference finds 3)."""
+    from genmodels.metrics.modes import modes_covered
+    from genmodels.targets import get_target
+
+    target = get_target("gmm40_2d")
+    run = run_smc(target, SMCSettings(), seed=0)
+    x = run.resample(4000, torch.Generator().manual_seed(1))
+    assert modes_covered(x, target.modes) >= 35
+    assert abs(run.log_z - target.log_z) < max(4 * run.log_z_se, 0.2)

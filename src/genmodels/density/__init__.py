@@ -13,6 +13,7 @@ from genmodels.density.base import (
     WeightedSamples,
     ess_fraction,
     log_z_estimate,
+    reference_scale,
     systematic_resample,
 )
 from genmodels.density.idem import IDEMSettings, run_idem
@@ -54,6 +55,7 @@ __all__ = [
     "importance_correct",
     "importance_sample",
     "log_z_estimate",
+    "reference_scale",
     "run_ais",
     "run_dds",
     "run_flow_is",

@@ -38,7 +38,7 @@ from torch import Tensor
 from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
-from genmodels.density.base import WeightedSamples, log_z_estimate
+from genmodels.density.base import WeightedSamples, log_z_estimate, reference_scale
 from genmodels.density.tempering import (
     MoveKernel,
     TemperedPath,
@@ -95,7 +95,7 @@ class AISSettings:
     precondition: bool = True
     step_jitter: float = 0.0
     reference: Literal["auto", "gaussian"] = "auto"
-    reference_scale: float = 1.0
+    reference_scale: float | None = None
     kernel_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,7 +104,8 @@ class AISSettings:
         check_range(self.beta_min, "beta_min", gt=0, lt=1)
         check_range(self.step_size, "step_size", gt=0)
         check_range(self.step_jitter, "step_jitter", ge=0)
-        check_range(self.reference_scale, "reference_scale", gt=0)
+        if self.reference_scale is not None:
+            check_range(self.reference_scale, "reference_scale", gt=0)
         if self.target_accept is not None:
             check_range(self.target_accept, "target_accept", gt=0, lt=1)
         if self.schedule not in SCHEDULES:
@@ -163,7 +164,9 @@ def run_ais(
     start = time.perf_counter()
     budget = budget or Budget()
     view = density_view(target, "ais")
-    reference = reference_for(view, settings.reference, settings.reference_scale)
+    reference = reference_for(
+        view, settings.reference, reference_scale(settings.reference_scale, target)
+    )
     path = TemperedPath(as_log_density(view), reference)
     device = torch.get_default_device()
     g = torch.Generator(device=device).manual_seed(seed)

@@ -44,6 +44,7 @@ __all__ = [
     "WeightedSamples",
     "ess_fraction",
     "log_z_estimate",
+    "reference_scale",
     "systematic_resample",
 ]
 
@@ -120,6 +121,13 @@ class Cost:
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(self.density_evals + other.density_evals, self.grad_evals + other.grad_evals)
+
+
+def reference_scale(given: float | None, target: Any) -> float:
+    """The scale a sampler starts from: ``given``, else the target's stated ``spread``, else 1."""
+    if given is not None:
+        return float(given)
+    return float(getattr(target, "spread", None) or 1.0)
 
 
 class CountingDensity(LogDensity):

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -64,7 +64,13 @@ from torch import Tensor, nn
 from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
-from genmodels.density.base import Cost, CountingDensity, WeightedSamples, log_z_estimate
+from genmodels.density.base import (
+    Cost,
+    CountingDensity,
+    WeightedSamples,
+    log_z_estimate,
+    reference_scale,
+)
 from genmodels.errors import NotApplicableError, TrainingDivergedError
 from genmodels.nets.mlp import TimeMLP, sinusoidal_embedding
 from genmodels.targets.base import Target
@@ -104,6 +110,7 @@ class DDSSettings:
             (PIS: Brownian motion from the origin).
         sigma: σ, the reference's scale: its stationary std (OU) or its diffusion coefficient
             (Brownian). Pick it near the target's spread: the untrained sampler is N(0, σ²).
+            None: the target's stated ``spread``, else 1.
         noise_total: Σ_k β_k²: for OU how far the reference decorrelates its ends (their
             correlation is about e^{−Σβ²/2}; 3 as in DDS's funnel setting), for Brownian its
             duration T (the final variance is σ² T).
@@ -119,7 +126,7 @@ class DDSSettings:
     particles: int = 4096
     loss: Literal["log_variance", "kl"] = "log_variance"
     reference: Literal["ou", "brownian"] = "ou"
-    sigma: float = 1.0
+    sigma: float | None = None
     noise_total: float = 3.0
     lr: float = 1e-3
     width: int = 64
@@ -133,7 +140,8 @@ class DDSSettings:
         at_least(self, 1, "time_steps", "depth")
         at_least(self, 2, "batch_size", "particles", "width")
         for name in ("sigma", "noise_total", "lr", "score_clip", "grad_clip"):
-            check_range(getattr(self, name), name, gt=0)
+            if getattr(self, name) is not None:
+                check_range(getattr(self, name), name, gt=0)
 
 
 @dataclass
@@ -367,6 +375,7 @@ def _fit_and_draw(
     """Train the drift on ``target`` (in unconstrained coordinates), then draw ``particles``
     weighted paths; the particles come back in the target's own coordinates."""
     start = time.perf_counter()
+    settings = replace(settings, sigma=reference_scale(settings.sigma, target))
     view = unconstrained(target)
     density = _counting_density(view)
     device = torch.get_default_device()  # where targets keep their constants

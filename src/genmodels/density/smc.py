@@ -47,7 +47,13 @@ from torch import Tensor
 from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
-from genmodels.density.base import Cost, WeightedSamples, log_z_estimate, systematic_resample
+from genmodels.density.base import (
+    Cost,
+    WeightedSamples,
+    log_z_estimate,
+    reference_scale,
+    systematic_resample,
+)
 from genmodels.density.tempering import (
     MoveKernel,
     Particles,
@@ -90,7 +96,7 @@ class SMCSettings:
         reference: ``"auto"`` (the target's ``prior`` when it has one, else the Gaussian)
             or ``"gaussian"``: q = N(0, ``reference_scale``² I).
         reference_scale: σ of the Gaussian reference; it must cover the target's modes for
-            the particles to find them.
+            the particles to find them. None: the target's stated ``spread``, else 1.
         max_temperatures: most temperature steps; the last one jumps to β = 1.
         step_jitter: each move's step size is ε·exp(j·(2u − 1)), u ~ U(0, 1) per particle
             (a random step independent of the state keeps the kernel π-invariant; it lets
@@ -108,7 +114,7 @@ class SMCSettings:
     target_accept: float | None = None
     precondition: bool = True
     reference: Literal["auto", "gaussian"] = "auto"
-    reference_scale: float = 1.0
+    reference_scale: float | None = None
     max_temperatures: int = 1000
     step_jitter: float = 0.0
     kernel_options: dict[str, Any] = field(default_factory=dict)
@@ -120,7 +126,8 @@ class SMCSettings:
         check_range(self.cess, "cess", gt=0, lt=1)
         check_range(self.resample, "resample", ge=0, le=1)
         check_range(self.step_size, "step_size", gt=0)
-        check_range(self.reference_scale, "reference_scale", gt=0)
+        if self.reference_scale is not None:
+            check_range(self.reference_scale, "reference_scale", gt=0)
         check_range(self.step_jitter, "step_jitter", ge=0)
         if self.target_accept is not None:
             check_range(self.target_accept, "target_accept", gt=0, lt=1)
@@ -299,7 +306,9 @@ def run_smc(
     start = time.perf_counter()
     budget = budget or Budget()
     view = density_view(target, "smc")
-    reference = reference_for(view, settings.reference, settings.reference_scale)
+    reference = reference_for(
+        view, settings.reference, reference_scale(settings.reference_scale, target)
+    )
     path = TemperedPath(as_log_density(view), reference)
     g = torch.Generator(device=torch.get_default_device()).manual_seed(seed)
     run = _start(path, settings, g)

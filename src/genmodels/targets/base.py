@@ -124,6 +124,10 @@ class Target:
     num_levels: int | None = None
     # Named blocks of the coordinates (None: one real block "x" of event_shape).
     params: Sequence[ParamBlock] | None = None
+    # The std of a centred Gaussian that covers the target, where it is known: the starting
+    # scale of samplers that begin from one (SMC's and AIS's reference, DDS's σ) when their
+    # settings leave it unset. None: unknown (they take 1).
+    spread: float | None = None
 
     @property
     def dim(self) -> int:

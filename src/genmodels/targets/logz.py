@@ -64,6 +64,7 @@ class UnnormalisedGMM(GaussianMixture):
     """
 
     normalized = False
+    spread = 20.0  # about the std of the means' box [-40, 40] (80 / √12)
 
     def __init__(self, means: Tensor) -> None:
         super().__init__(means, 1.0)
