@@ -38,20 +38,17 @@ from torch import Tensor
 from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
-from genmodels.density.base import WeightedSamples, log_z_estimate, reference_scale
+from genmodels.density.base import WeightedSamples, log_z_estimate
 from genmodels.density.tempering import (
     MoveKernel,
-    TemperedPath,
     adapt_step_size,
     check_move_settings,
-    density_view,
     kernel_class,
     move,
     particle_variance,
-    reference_for,
+    tempered_path,
 )
 from genmodels.errors import ConfigError
-from genmodels.mcmc.start import as_log_density
 from genmodels.targets.base import Target
 
 __all__ = ["SCHEDULES", "AISSettings", "run_ais", "schedule"]
@@ -163,11 +160,7 @@ def run_ais(
     """
     start = time.perf_counter()
     budget = budget or Budget()
-    view = density_view(target, "ais")
-    reference = reference_for(
-        view, settings.reference, reference_scale(settings.reference_scale, target)
-    )
-    path = TemperedPath(as_log_density(view), reference)
+    view, path = tempered_path(target, "ais", settings)
     device = torch.get_default_device()
     g = torch.Generator(device=device).manual_seed(seed)
     n = settings.particles

@@ -51,7 +51,6 @@ from genmodels.density.base import (
     Cost,
     WeightedSamples,
     log_z_estimate,
-    reference_scale,
     systematic_resample,
 )
 from genmodels.density.tempering import (
@@ -60,14 +59,12 @@ from genmodels.density.tempering import (
     TemperedPath,
     adapt_step_size,
     check_move_settings,
-    density_view,
     kernel_class,
     move,
     particle_variance,
-    reference_for,
+    tempered_path,
 )
 from genmodels.errors import ConfigError
-from genmodels.mcmc.start import as_log_density
 from genmodels.targets.base import Target
 
 __all__ = ["SMCSettings", "next_temperature", "run_smc"]
@@ -305,11 +302,7 @@ def run_smc(
     """
     start = time.perf_counter()
     budget = budget or Budget()
-    view = density_view(target, "smc")
-    reference = reference_for(
-        view, settings.reference, reference_scale(settings.reference_scale, target)
-    )
-    path = TemperedPath(as_log_density(view), reference)
+    view, path = tempered_path(target, "smc", settings)
     g = torch.Generator(device=torch.get_default_device()).manual_seed(seed)
     run = _start(path, settings, g)
     stopped = False

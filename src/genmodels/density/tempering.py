@@ -33,9 +33,10 @@ import torch
 from torch import Tensor
 
 from genmodels.catalogue import get_method
-from genmodels.density.base import Cost
+from genmodels.density.base import Cost, reference_scale
 from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.mcmc.base import ChainState, Kernel, LogDensity
+from genmodels.mcmc.start import as_log_density
 from genmodels.targets.base import Target
 from genmodels.targets.unconstrained import unconstrained
 
@@ -127,6 +128,15 @@ def density_view(target: Target, method: str) -> Target:
         shape = tuple(target.event_shape)
         raise NotApplicableError(f"{method} works on vector targets, not event shape {shape}")
     return unconstrained(target)
+
+
+def tempered_path(target: Target, method: str, settings: Any) -> tuple[Target, TemperedPath]:
+    """The view SMC or AIS runs on (`density_view`) and the path from its reference
+    (``settings.reference``, at ``settings.reference_scale`` or the target's ``spread``)."""
+    view = density_view(target, method)
+    scale = reference_scale(settings.reference_scale, target)
+    reference = reference_for(view, settings.reference, scale)
+    return view, TemperedPath(as_log_density(view), reference)
 
 
 @dataclass
