@@ -14,7 +14,9 @@
     on its registered default grid, with diffusers' counterpart schedulers (their default
     configs on the same linear-β table) beside ours on the same ε and the same x_T. With
     ``--part digits``: the same on a trained digits DDPM, in fd.
-(grids) the σ_min sweep behind `grids.few_step_sigma_min` (not in ``all``).
+(grids) the grid sweep behind the solvers' default grids and σ_min rules
+    (`grids.few_step_sigma_min`, `grids.sde_few_step_sigma_min`, Heun on the DDPM's spacing):
+    any solvers, step counts, σ_min values and grids, seeded as part (c) (not in ``all``).
 (digits) a DDPM trained on the bundled 8×8 digits with the library's train path (fixed steps,
     CPU, one thread; ``--digits DIR`` reuses a run there): fd of every solver at 5, 10, 20 NFE
     against 1,000-step ancestral sampling on the same model (not in ``all``).
@@ -23,6 +25,7 @@ Usage:
     PYTHONPATH=src python benchmarks/diffusion_samplers.py [--part a|b|c|grids|digits|all]
         [--threads 1] [--digits runs/digits-ddpm [--digits-n 1000] [--skip-toy]]
         [--digits-train-steps 3000]
+        [--solvers a,b] [--steps 5,8] [--sigma-mins 0.1,0.4] [--grids logsnr,trailing] [--seeds 3]
 """
 
 from __future__ import annotations
