@@ -230,6 +230,7 @@ def test_manywell_log_z_within_3_se_and_the_deep_well_share() -> None:
     assert deep == pytest.approx(target.deep_well_share, abs=0.03)
 
 
+@pytest.mark.slow
 def test_defaults_cover_the_40_modes_from_the_targets_stated_spread():
     """No setting given: the reference scale comes from `gmm40_2d.spread`, and SMC finds the
     modes spread over the [-40, 40]² box with log Z near the truth (a unit reference finds 3)."""
