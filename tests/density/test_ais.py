@@ -19,7 +19,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 from test_smc import ShiftedGaussian  # noqa: E402  (the same unnormalised Gaussian)
 
-GAUSS = AISSettings(particles=1000, temperatures=100, reference_scale=2.0)
+# The moves these tests were written for (one MALA move, no jitter): cheap on a Gaussian.
+MALA = {"kernel": "mala", "step_jitter": 0.0}
+GAUSS = AISSettings(particles=1000, temperatures=100, reference_scale=2.0, **MALA)
 
 
 def test_log_z_of_a_shifted_scaled_gaussian_within_3_se() -> None:
@@ -45,13 +47,13 @@ def test_hmc_moves_and_the_cost() -> None:
     # start: one gradient per particle; then 30 × 2 transitions of 2..6 leapfrog steps each
     assert 200 * (1 + 60 * 2) <= ws.cost.grad_evals <= 200 * (1 + 60 * 6)
     assert abs(ws.log_z - ShiftedGaussian().log_z) < 3 * ws.log_z_se
-    mala = run_ais(ShiftedGaussian(), AISSettings(particles=50, temperatures=7), seed=0)
+    mala = run_ais(ShiftedGaussian(), AISSettings(particles=50, temperatures=7, **MALA), seed=0)
     assert mala.cost.grad_evals == 50 * (1 + 7) and mala.info["temperatures"] == 7
 
 
 def test_bimodal_mixture_weights_from_the_importance_weights() -> None:
     target = GaussianMixture(torch.tensor([[-4.0], [4.0]]), 0.5, [0.25, 0.75])
-    ws = run_ais(target, AISSettings(particles=2000, temperatures=100, reference_scale=4.0))
+    ws = run_ais(target, AISSettings(particles=2000, temperatures=100, reference_scale=4.0, **MALA))
     x = ws.resample(4000, torch.Generator().manual_seed(0))
     assert float((target.modes.assign(x) == 0).double().mean()) == pytest.approx(0.25, abs=0.05)
     assert abs(ws.log_z) < 3 * ws.log_z_se
@@ -65,7 +67,7 @@ def test_schedules_rise_from_0_to_1(kind: str) -> None:
 
 
 def test_fixed_seed_reproduces_and_an_expired_budget_jumps_to_the_target() -> None:
-    s = AISSettings(particles=100, temperatures=20, reference_scale=2.0)
+    s = AISSettings(particles=100, temperatures=20, reference_scale=2.0, **MALA)
     a, b = run_ais(ShiftedGaussian(), s, seed=2), run_ais(ShiftedGaussian(), s, seed=2)
     assert torch.equal(a.x, b.x) and torch.equal(a.log_w, b.log_w)
     assert not torch.equal(a.x, run_ais(ShiftedGaussian(), s, seed=3).x)

@@ -67,7 +67,10 @@ def run_smc_method(target: Target, evals: int | None, seed: int, quick: bool) ->
     from genmodels.density import SMCSettings, run_smc
 
     particles, moves = (200, 3) if quick else (500, 5)
-    settings = SMCSettings(particles=particles, populations=4, moves=moves, reference_scale=20.0)
+    # MALA moves with the steps the conditional ESS picks: enough for 40 round modes (SMC's
+    # defaults, HMC with a jittered step and >= 50 temperatures, are tuned for a funnel)
+    settings = SMCSettings(particles=particles, populations=4, moves=moves, reference_scale=20.0,
+                           kernel="mala", step_jitter=0.0, max_step=1.0)  # fmt: skip
     t0 = time.process_time()
     ws = run_smc(target, settings, seed=seed)
     x = ws.resample(POINTS, torch.Generator(device=ws.x.device).manual_seed(seed))

@@ -84,13 +84,13 @@ class AISSettings:
     temperatures: int = 200
     schedule: Literal["sigmoid", "geometric", "linear"] = "sigmoid"
     beta_min: float = 1e-4
-    kernel: MoveKernel = "mala"
+    kernel: MoveKernel = "hmc"
     moves: int = 1
     step_size: float = 0.5
     target_accept: float | None = None
     adapt: bool = True
     precondition: bool = True
-    step_jitter: float = 0.0
+    step_jitter: float = 3.0
     reference: Literal["auto", "gaussian"] = "auto"
     reference_scale: float | None = None
     kernel_options: dict[str, Any] = field(default_factory=dict)

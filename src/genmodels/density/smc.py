@@ -94,6 +94,10 @@ class SMCSettings:
             or ``"gaussian"``: q = N(0, ``reference_scale``² I).
         reference_scale: σ of the Gaussian reference; it must cover the target's modes for
             the particles to find them. None: the target's stated ``spread``, else 1.
+        max_step: the largest step of β, in (0, 1]: at least 1/``max_step`` temperatures,
+            so the moves have that many rounds to carry particles into mass that appears late
+            on the path (the conditional ESS sees only where particles already are: a
+            funnel's neck and mouth appear only near β = 1 and are missed otherwise).
         max_temperatures: most temperature steps; the last one jumps to β = 1.
         step_jitter: each move's step size is ε·exp(j·(2u − 1)), u ~ U(0, 1) per particle
             (a random step independent of the state keeps the kernel π-invariant; it lets
@@ -101,19 +105,20 @@ class SMCSettings:
         kernel_options: the kernel's own fields (``{"num_steps": 5}`` for HMC).
     """
 
-    particles: int = 1000
+    particles: int = 200
     populations: int = 8
     cess: float = 0.8
     resample: float = 0.5
-    kernel: MoveKernel = "mala"
-    moves: int = 5
+    kernel: MoveKernel = "hmc"
+    moves: int = 10
     step_size: float = 0.5
     target_accept: float | None = None
     precondition: bool = True
     reference: Literal["auto", "gaussian"] = "auto"
     reference_scale: float | None = None
+    max_step: float = 0.02
     max_temperatures: int = 1000
-    step_jitter: float = 0.0
+    step_jitter: float = 3.0
     kernel_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -123,6 +128,7 @@ class SMCSettings:
         check_range(self.cess, "cess", gt=0, lt=1)
         check_range(self.resample, "resample", ge=0, le=1)
         check_range(self.step_size, "step_size", gt=0)
+        check_range(self.max_step, "max_step", gt=0, le=1)
         if self.reference_scale is not None:
             check_range(self.reference_scale, "reference_scale", gt=0)
         check_range(self.step_jitter, "step_jitter", ge=0)
@@ -134,9 +140,15 @@ class SMCSettings:
 
 
 def next_temperature(
-    log_ratio: Tensor, log_w: Tensor, beta: Tensor, cess: float, force: Tensor | None = None
+    log_ratio: Tensor,
+    log_w: Tensor,
+    beta: Tensor,
+    cess: float,
+    force: Tensor | None = None,
+    max_step: float = 1.0,
 ) -> Tensor:
-    """The next β of every population: its conditional ESS fraction equals ``cess``.
+    """The next β of every population: its conditional ESS fraction equals ``cess``, and the
+    step is at most ``max_step``.
 
     Args:
         log_ratio: ℓ = log p̃ − log q ``[pops, n]`` (float64).
@@ -144,9 +156,11 @@ def next_temperature(
         beta: current β ``[pops]``.
         cess: the fraction kept, in (0, 1).
         force: ``[pops]`` bool, populations that go straight to β = 1.
+        max_step: the largest β step, in (0, 1].
 
     Returns:
-        ``[pops]`` float64, in (β, 1]; 1 where even the full step keeps ``cess``.
+        ``[pops]`` float64, in (β, 1]; 1 where even the full step keeps ``cess`` (and is
+        within ``max_step``).
 
     Example:
         >>> ell = torch.randn(1, 1000, generator=torch.Generator().manual_seed(0)).double()
@@ -156,7 +170,7 @@ def next_temperature(
         True
     """
     log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
-    room = 1.0 - beta
+    room = (1.0 - beta).clamp_max(max_step)
     lo, hi = torch.zeros_like(beta), room.clone()
     done = conditional_ess(log_ratio, log_w, room) >= cess
     for _ in range(BISECTION_STEPS):
@@ -166,7 +180,7 @@ def next_temperature(
     # the tiniest step still moves: a collapse at once (every ℓ but one -inf) must end
     step = torch.where(done, room, lo.clamp_min(torch.finfo(beta.dtype).eps))
     if force is not None:
-        step = torch.where(force, room, step)
+        step = torch.where(force, 1.0 - beta, step)
     return torch.minimum(beta + step, torch.ones_like(beta))
 
 
@@ -195,12 +209,12 @@ class _Run:
     accept: list[float] = field(default_factory=list)
 
 
-def _reweight(run: _Run, path: TemperedPath, cess: float, force: Tensor) -> Tensor:
+def _reweight(run: _Run, path: TemperedPath, settings: SMCSettings, force: Tensor) -> Tensor:
     """Step 1 for every population still below β = 1; returns that mask ``[pops]``."""
     pops, n = run.log_w.shape
     active = run.beta < 1
     ell = path.log_ratio(run.p).reshape(pops, n)
-    new_beta = next_temperature(ell, run.log_w, run.beta, cess, force)
+    new_beta = next_temperature(ell, run.log_w, run.beta, settings.cess, force, settings.max_step)
     new_beta = torch.where(active, new_beta, run.beta)
     delta = (new_beta - run.beta)[:, None]
     inc = torch.where(delta > 0, delta * ell, torch.zeros_like(ell))
@@ -310,7 +324,7 @@ def run_smc(
         steps = torch.tensor([len(t) for t in run.temperatures], device=run.beta.device)
         stopped = stopped or budget.expired()
         force = (steps >= settings.max_temperatures) | stopped
-        active = _reweight(run, path, settings.cess, force)
+        active = _reweight(run, path, settings, force)
         _resample(run, active, settings.resample, g)
         _move(run, path, active, settings, g)
     return _result(target, view, run, settings, stopped, time.perf_counter() - start)

@@ -43,6 +43,10 @@ class Funnel(Target):
 
     kind: ClassVar[str] = "posterior"
     normalized = True
+    # v's std: a reference N(0, 3² I) covers v, and its x-scale reaches into the mouth
+    # (x | v ~ N(0, eᵛ)) early on a tempered path; a unit reference leaves the mouth to appear
+    # only at β ≈ 1, too late for the moves to carry particles there.
+    spread = 3.0
 
     def __init__(self, dim: int = 10) -> None:
         self.event_shape = (dim,)
