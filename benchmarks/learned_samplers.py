@@ -201,11 +201,16 @@ HEADER = (
 
 
 def markdown_table(runs: list[dict[str, Any]]) -> str:
-    """The table (one line per target and method, in run order) and the failures' reasons."""
+    """The table (one line per target and method, a target's lines together, in run order)
+    and the failures' reasons."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault((r["target"], r["method"]), []).append(r)
-    lines = [HEADER] + [table_row(t, m, rs) for (t, m), rs in groups.items()]
+    targets = dict.fromkeys(r["target"] for r in runs)  # a target's rows together, in run order
+    rows = [
+        table_row(t, m, rs) for target in targets for (t, m), rs in groups.items() if t == target
+    ]
+    lines = [HEADER, *rows]
     for r in runs:
         if r["status"] != "ok":
             lines.append(f"\n- {r['target']} / {r['method']} / seed {r['seed']}: {r['status']}: "
