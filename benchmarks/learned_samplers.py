@@ -4,6 +4,10 @@ Run (not part of `make test`):
 
     PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/learned_samplers.py --out runs/ls
     PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/learned_samplers.py --quick  # smoke
+    PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/learned_samplers.py --medium \
+        --targets funnel,gmm40_2d --out runs/ls-a        # the table in parts (`MEDIUM`),
+    python benchmarks/learned_samplers.py --out runs/ls \
+        --table-from runs/ls-a/runs.jsonl,runs/ls-b/runs.jsonl    # then one table
 
 Every method of the catalogue's ``density`` camp that is registered (SMC, AIS, importance-
 corrected flows, diffusion samplers: whatever `genmodels.catalogue.list_methods("density")`
@@ -61,6 +65,25 @@ QUICK: dict[str, dict[str, Any]] = {
     "nuts": {"draws": 100, "warmup": 100},
     "neutra_hmc": {"draws": 100, "warmup": 100, "fit": {"steps": 100}},
 }
+# --medium: the three-seed table in about an hour of 2 shared CPU cores. Every method stops at
+# a fixed count of steps (so its target evaluations do not depend on the machine's load);
+# --budget-seconds is only a ceiling. SMC, AIS and flow_is keep their defaults.
+MEDIUM: dict[str, dict[str, Any]] = {
+    "nuts": {"draws": 300, "warmup": 300},
+    "neutra_hmc": {"draws": 300, "warmup": 300, "fit": {"steps": 300}},
+    "dds": {"train_steps": 250, "batch_size": 64, "time_steps": 32, "particles": 2048},
+    "pis": {"train_steps": 250, "batch_size": 64, "time_steps": 32, "particles": 2048},
+    "idem": {
+        "train_steps": 300,
+        "batch_size": 128,
+        "num_mc": 50,
+        "particles": 500,
+        "samples_per_round": 500,
+        "sde_steps": 100,
+    },
+}
+MEDIUM_BUDGET_SECONDS = 300.0
+MEDIUM_SAMPLES = 1000
 
 
 def default_methods() -> list[str]:
@@ -68,9 +91,13 @@ def default_methods() -> list[str]:
     return [spec.name for spec in list_methods("density")] + list(BASELINES)
 
 
-def method_values(method: str, config: dict[str, Any], quick: bool) -> dict[str, Any]:
-    """The method's settings: the defaults here, then --quick's, then the config file's."""
-    values = merge(DEFAULTS.get(method, {}), QUICK.get(method, {}) if quick else {})
+def method_values(
+    method: str, config: dict[str, Any], quick: bool, medium: bool = False
+) -> dict[str, Any]:
+    """The method's settings: the defaults here, then --quick's or --medium's, then the
+    config file's."""
+    preset = QUICK if quick else MEDIUM if medium else {}
+    values = merge(DEFAULTS.get(method, {}), preset.get(method, {}))
     return merge(values, config.get("methods", {}).get(method, {}))
 
 
@@ -174,11 +201,16 @@ HEADER = (
 
 
 def markdown_table(runs: list[dict[str, Any]]) -> str:
-    """The table (one line per target and method, in run order) and the failures' reasons."""
+    """The table (one line per target and method, a target's lines together, in run order)
+    and the failures' reasons."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault((r["target"], r["method"]), []).append(r)
-    lines = [HEADER] + [table_row(t, m, rs) for (t, m), rs in groups.items()]
+    targets = dict.fromkeys(r["target"] for r in runs)  # a target's rows together, in run order
+    rows = [
+        table_row(t, m, rs) for target in targets for (t, m), rs in groups.items() if t == target
+    ]
+    lines = [HEADER, *rows]
     for r in runs:
         if r["status"] != "ok":
             lines.append(f"\n- {r['target']} / {r['method']} / seed {r['seed']}: {r['status']}: "
@@ -213,16 +245,55 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     p.add_argument("--methods", default=None, help="default: every density method + baselines")
     p.add_argument("--config", default=None, help="TOML with [methods.NAME] tables")
-    p.add_argument("--budget-seconds", type=float, default=300.0, help="per run (method)")
-    p.add_argument("--n-samples", type=int, default=2000)
+    p.add_argument("--budget-seconds", type=float, default=None, help="per run (method)")
+    p.add_argument("--n-samples", type=int, default=None, help="default 2000")
     p.add_argument("--report", action="store_true", help="write each run's HTML report")
     p.add_argument("--quick", action="store_true", help="one seed, short runs: a smoke test")
+    p.add_argument(
+        "--medium",
+        action="store_true",
+        help="three seeds at fixed, shorter settings (MEDIUM): the table in about an hour",
+    )
+    p.add_argument(
+        "--table-from",
+        default=None,
+        help="comma-separated runs.jsonl files (of runs in separate processes): write their "
+        "table and figures to --out, run nothing",
+    )
     args = p.parse_args(argv)
+    if args.quick and args.medium:
+        p.error("--quick and --medium are two presets: choose one")
+    budget, samples = 300.0, 2000
+    if args.medium:
+        budget, samples = MEDIUM_BUDGET_SECONDS, MEDIUM_SAMPLES
     if args.quick:
         args.seeds = "0" if args.seeds == ",".join(map(str, SEEDS)) else args.seeds
-        args.n_samples = min(args.n_samples, 500)
-        args.budget_seconds = min(args.budget_seconds, 60.0)
+        budget, samples = 60.0, 500
+    args.budget_seconds = budget if args.budget_seconds is None else args.budget_seconds
+    args.n_samples = samples if args.n_samples is None else args.n_samples
+    if args.quick:  # the smoke test stays short whatever was asked
+        args.n_samples, args.budget_seconds = (
+            min(args.n_samples, 500),
+            min(args.budget_seconds, 60.0),
+        )
     return args
+
+
+def read_runs(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of several ``runs.jsonl`` files, in file order."""
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs += [json.loads(line) for line in f if line.strip()]
+    return runs
+
+
+def write_outputs(runs: list[dict[str, Any]], out: Path) -> str:
+    """``OUT/table.md`` and the log Z figures of ``runs``; the table."""
+    table = markdown_table(runs)
+    atomic_write_text(out / "table.md", table)
+    log_z_figures(runs, out)
+    return table
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -230,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.table_from:
+        runs = read_runs(args.table_from.split(","))
+        print(write_outputs(runs, out))
+        return runs
     config = load_toml(args.config) if args.config else {}
     methods = args.methods.split(",") if args.methods else default_methods()
     (out / "runs.jsonl").write_text("")  # this run's lines only
@@ -237,16 +312,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     for target in args.targets.split(","):
         for seed in map(int, args.seeds.split(",")):
             for method in methods:
-                row = run_one(target, seed, method, method_values(method, config, args.quick), args)
+                values = method_values(method, config, args.quick, args.medium)
+                row = run_one(target, seed, method, values, args)
                 runs.append(row)
                 with open(out / "runs.jsonl", "a") as f:
                     f.write(json.dumps(to_jsonable(row)) + "\n")
                 print(f"{target} seed {seed} {method}: {row['status']} "
                       f"({row['cpu_seconds']:.1f} CPU s)", file=sys.stderr)  # fmt: skip
-    table = markdown_table(runs)
-    atomic_write_text(out / "table.md", table)
-    log_z_figures(runs, out)
-    print(table)
+    print(write_outputs(runs, out))
     return runs
 
 

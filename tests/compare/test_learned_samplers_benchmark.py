@@ -51,6 +51,14 @@ def test_quick_run_with_the_tiny_density_method(tmp_path, capsys):
     lines = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert [json.loads(line)["target"] for line in lines] == list(bench.TARGETS)
     assert (tmp_path / "log_z_gmm40_2d.png").exists()
+    # runs made in separate processes: their runs.jsonl files merged into the same table
+    (tmp_path / "a.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(lines[2:]) + "\n")
+    merged = tmp_path / "merged"
+    files = f"{tmp_path / 'a.jsonl'},{tmp_path / 'b.jsonl'}"
+    again = bench.main(["--table-from", files, "--out", str(merged)])
+    assert len(again) == 4 and (merged / "table.md").read_text() == table
+    assert (merged / "log_z_manywell_32d.png").exists()
 
 
 def test_baselines_settings_see_only_the_density():

@@ -1,16 +1,26 @@
 """`density-modes`: on the 40-mode mixture, chains from one start stay in a few modes, while
-SMC from a broad reference covers most of them — at an equal budget of target evaluations.
+SMC from a broad reference and a diffusion sampler learned from the density cover most of
+them — at an equal budget of target evaluations.
 
 `gmm40_2d` (40 unit Gaussians spread over [−40, 40]², unnormalised, log Z known) is the
 benchmark of Midgley et al. 2023 and Blessing et al. 2024. Each method sees the density only.
-The first method of `METHODS` (SMC) sets the budget: the target evaluations it spent; every
-later one gets the same number (NUTS: warm-up and draws together, its chains cut at the draw
-where the count is reached). Reported per method: target evaluations, modes covered
-(`genmodels.metrics.modes_covered`) and mode-weight TV on the same number of points, and
-Δlog Z = log Ẑ − log Z with its standard error where the method estimates log Z.
 
-A new method (a learned diffusion sampler) is one function ``fn(target, evals, seed, quick)
--> MethodRun`` added to `METHODS`.
+The budget is set by the first method of `METHODS`, the learned sampler (`dds`, the denoising
+diffusion sampler of Vargas et al. 2023, trained on the density alone): every target
+evaluation it spent, training and the final draw included. NUTS (4 chains, all started in
+mode 0) gets the same number of gradients, warm-up and draws together, its chains cut at the
+draw where the count is reached. SMC runs at its own settings and is shown with what it
+spent, which is at most the budget: its adaptive schedule reaches its result with a few per
+cent of it, and more particles would only add to a count it does not need. A control row,
+``reference_is``, is importance sampling from DDS's reference N(0, 20² I) with as many
+particles as DDS draws (one density evaluation each): what an untrained DDS would give,
+against which the ``dds`` row shows what training added, or cost. Reported per method:
+target evaluations, modes covered (`genmodels.metrics.modes_covered`) and mode-weight TV on
+the same number of points, and Δlog Z = log Ẑ − log Z with its standard error where
+the method estimates log Z (SMC, DDS and the control: all unbiased for Z; NUTS has none).
+
+A new method is one function ``fn(target, evals, seed, quick) -> MethodRun`` added to
+`METHODS`.
 """
 
 from __future__ import annotations
@@ -26,10 +36,18 @@ from torch import Tensor
 
 from genmodels.demos._plot import pyplot
 from genmodels.demos.base import register_demo, save_figure, write_result
+from genmodels.density.base import WeightedSamples
 from genmodels.targets import get_target
 from genmodels.targets.base import Target
 
-__all__ = ["METHODS", "MethodRun", "run_nuts", "run_smc_method"]
+__all__ = [
+    "METHODS",
+    "MethodRun",
+    "run_dds_method",
+    "run_nuts",
+    "run_reference_is",
+    "run_smc_method",
+]
 
 TARGET = "gmm40_2d"
 POINTS = 4000
@@ -60,10 +78,54 @@ class MethodRun:
 MethodFn = Callable[[Target, "int | None", int, bool], MethodRun]
 
 
+DDS_QUICK = {"train_steps": 100, "batch_size": 64, "time_steps": 16, "particles": 8192}
+DDS_FULL = {"train_steps": 200, "batch_size": 128, "time_steps": 16, "particles": 32768}
+"""The learned sampler's settings (`genmodels.density.DDSSettings`; σ = the target's spread,
+20, so that the untrained sampler already covers the box). Many particles, because the
+points scored are resampled by weight: a mode is covered only if enough particles carry
+weight in it."""
+
+
+def _scored(ws: WeightedSamples, seed: int) -> Tensor:
+    """`POINTS` equally weighted points: the particles resampled by weight."""
+    return ws.resample(POINTS, torch.Generator(device=ws.x.device).manual_seed(seed))
+
+
+def run_dds_method(target: Target, evals: int | None, seed: int, quick: bool) -> MethodRun:
+    """DDS trained on the density by the log-variance loss, then weighted paths, resampled.
+    It runs first: its count (training and the final paths) is the budget."""
+    from genmodels.density import DDSSettings, run_dds
+
+    values = DDS_QUICK if quick else DDS_FULL
+    t0 = time.process_time()
+    ws = run_dds(target, DDSSettings(**values), seed=seed)
+    x = _scored(ws, seed)
+    notes = {**values, "ess_fraction": ws.ess, "train_target_evals": ws.info["train_target_evals"]}
+    seconds = time.process_time() - t0
+    return MethodRun(x, ws.cost.target_evals, ws.log_z, ws.log_z_se, seconds, notes)
+
+
+def run_reference_is(target: Target, evals: int | None, seed: int, quick: bool) -> MethodRun:
+    """The control of the learned sampler: importance sampling from DDS's reference
+    N(0, σ² I) (σ = the target's spread), which is what an untrained DDS draws, with as many
+    particles as DDS draws. What DDS covers beyond this row is owed to its training."""
+    from genmodels.density import GaussianProposal, importance_sample, reference_scale
+
+    particles = (DDS_QUICK if quick else DDS_FULL)["particles"]
+    loc = target.modes.centres.new_zeros(target.modes.centres.shape[-1])
+    proposal = GaussianProposal(loc, reference_scale(None, target))
+    t0 = time.process_time()
+    g = torch.Generator(device=loc.device).manual_seed(seed)
+    ws = importance_sample(target.log_prob, proposal, particles, generator=g)
+    notes = {"particles": particles, "ess_fraction": ws.ess}
+    seconds = time.process_time() - t0
+    return MethodRun(_scored(ws, seed), ws.cost.target_evals, ws.log_z, ws.log_z_se, seconds, notes)
+
+
 def run_smc_method(target: Target, evals: int | None, seed: int, quick: bool) -> MethodRun:
     """SMC from N(0, 20² I), which covers the [−40, 40]² box: tempering keeps the particles in
     every mode they start near, and reweighting gives each mode its weight. ``evals`` is
-    ignored (SMC's adaptive schedule sets its own count; it runs first and sets the budget)."""
+    not used: SMC's adaptive schedule sets its own count, well under the budget."""
     from genmodels.density import SMCSettings, run_smc
 
     particles, moves = (200, 3) if quick else (500, 5)
@@ -73,7 +135,7 @@ def run_smc_method(target: Target, evals: int | None, seed: int, quick: bool) ->
                            kernel="mala", step_jitter=0.0, max_step=1.0)  # fmt: skip
     t0 = time.process_time()
     ws = run_smc(target, settings, seed=seed)
-    x = ws.resample(POINTS, torch.Generator(device=ws.x.device).manual_seed(seed))
+    x = _scored(ws, seed)
     notes = {"particles": particles, "populations": 4, "moves_per_temperature": moves,
              "temperatures": ws.info["num_temperatures"], "ess_fraction": ws.ess}  # fmt: skip
     seconds = time.process_time() - t0
@@ -105,7 +167,12 @@ def run_nuts(target: Target, evals: int | None, seed: int, quick: bool) -> Metho
     return MethodRun(x[index], int(spent[keep - 1]), None, None, seconds, notes)
 
 
-METHODS: dict[str, MethodFn] = {"smc": run_smc_method, "nuts": run_nuts}
+METHODS: dict[str, MethodFn] = {
+    "dds": run_dds_method,
+    "reference_is": run_reference_is,
+    "smc": run_smc_method,
+    "nuts": run_nuts,
+}
 """The demo's methods, in order; the first sets the budget of target evaluations."""
 
 
@@ -127,7 +194,8 @@ def _score(target: Target, run: MethodRun) -> dict:
 @register_demo(
     "density-modes",
     "on the 40-mode mixture gmm40_2d, NUTS (4 chains from one start) stays in a few modes "
-    "while SMC covers most of them, at an equal budget of target evaluations",
+    "while SMC and a learned diffusion sampler (DDS) cover most of them, at an equal budget "
+    "of target evaluations (DDS's count)",
 )
 def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
     """Every method of `METHODS` on `gmm40_2d` at the first method's target-evaluation count."""
@@ -160,7 +228,7 @@ def run(out_dir: Path, *, seed: int = 0, quick: bool = False) -> dict:
 def _figure(path: Path, target: Target, exact: Tensor, runs: dict, rows: dict) -> None:
     plt = pyplot()
     panels = [("exact", exact, None), *((n, r.x, rows[n]) for n, r in runs.items())]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.8))
     centres = target.modes.centres.cpu()
     for ax, (name, x, row) in zip(axes, panels, strict=True):
         x = x.detach().cpu()
@@ -171,6 +239,6 @@ def _figure(path: Path, target: Target, exact: Tensor, runs: dict, rows: dict) -
             title = f"{name}: {row['modes_covered']}/{target.modes.k} modes\n"
             title += f"{row['target_evals']:,} target evals"
             if row["delta_log_z"] is not None and math.isfinite(row["delta_log_z"]):
-                title += f", Δlog Z {row['delta_log_z']:+.2f} ± {row['log_z_se']:.2f}"
+                title += f"\nΔlog Z {row['delta_log_z']:+.2f} ± {row['log_z_se']:.2f}"
         ax.set(xlim=(-50, 50), ylim=(-50, 50), aspect="equal", title=title)
     save_figure(fig, path)
