@@ -382,41 +382,48 @@ def quality_table(n: int = 5000, seeds: int = 3, nfes=NFES, names=None) -> dict[
 
 def sigma_min_sweep(
     n: int = 5000,
-    seeds: int = 2,
+    seeds: int = 3,
     steps=(5, 8, 10, 20),
     sigma_mins=(0.01, 0.03, 0.1, 0.2, 0.35, 0.6),
     names=("dpmpp_2m", "unipc", "dpmpp_3m", "ipndm"),
+    grids=("logsnr", "karras"),
 ) -> dict[str, object]:
-    """Part (grids): mmd / mmd_floor against the grid's σ_min (log-SNR and ρ = 7 from σ̂ = 80),
-    the measurement behind `grids.few_step_sigma_min` (docs/design-notes.md)."""
-    from genmodels.diffusion.grids import geometric_sigmas, karras_sigmas
+    """Part (grids): mmd / mmd_floor of each solver (its registered options) on grids of the
+    linear-β DDPM: log-SNR and ρ = 7 from σ̂ = 80 down to each of ``sigma_mins``, and its
+    timestep spacings (``leading``, ``trailing``, ``linspace``: the σ̂ of the timesteps, no
+    σ_min); x_T and the solvers' noise seeded as in part (c), so a grid's entry is the part (c)
+    entry it would give. The measurement behind the solvers' grids and σ_min rules
+    (`grids.few_step_sigma_min`, docs/design-notes.md)."""
+    from genmodels.diffusion.schedules import SPACINGS
     from genmodels.targets.base import get_target
 
     target = get_target("eight_gaussians")
     eps_fn = ExactEps(target)
+    schedule = DiscreteSchedule.linear()
     ref = target.sample(n, torch.Generator().manual_seed(999))
     floor = sum(mmd(target.sample(n, torch.Generator().manual_seed(s)), ref) for s in range(3)) / 3
 
     def den(x, s):
         return x - s[:, None] * eps_fn(x, torch.ones_like(s), s)
 
-    out: dict[str, object] = {"mmd_floor": floor}
+    def score(name: str, sigmas: torch.Tensor) -> float:
+        spec, total = get_solver(name), 0.0
+        for seed in range(seeds):
+            x_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+            x_hat = x_T * schedule.start_std_hat(float(sigmas[0]))
+            g = torch.Generator().manual_seed(10_000 + seed)
+            total += mmd(spec.fn(den, x_hat, sigmas, generator=g, **spec.options), ref) / floor
+        return round(total / seeds, 2)
+
+    out: dict[str, object] = {"mmd_floor": floor, "seeds": seeds, "n": n}
     for N in steps:
-        for grid_name, grid in (("logsnr", geometric_sigmas), ("karras", karras_sigmas)):
+        for grid in grids:
             row = {}
-            for lo in sigma_mins:
-                sigmas = grid(N, lo, 80.0)
-                vals = []
-                for name in names:
-                    v = 0.0
-                    for seed in range(seeds):
-                        g = torch.Generator().manual_seed(seed)
-                        x = torch.randn(n, 2, generator=g) * math.sqrt(1 + 80.0**2)
-                        v += mmd(get_solver(name).fn(den, x, sigmas), ref) / floor / seeds
-                    vals.append(round(v, 2))
-                row[lo] = dict(zip(names, vals, strict=True))
-            out[f"{N}/{grid_name}"] = row
-            print(N, grid_name, json.dumps(row), flush=True)
+            for lo in (None,) if grid in SPACINGS else sigma_mins:
+                sigmas = schedule.sigmas(N, grid, sigma_min=lo)
+                row[str(lo or grid)] = {name: score(name, sigmas) for name in names}
+            out[f"{N}/{grid}"] = row
+            print(N, grid, json.dumps(row), flush=True)
     return out
 
 
@@ -554,7 +561,11 @@ def digits_table(run_dir: str, n: int = 1000, nfes=DIGITS_NFES, names=None) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("a", "b", "c", "grids", "digits", "all"), default="all")
-    parser.add_argument("--solvers", help="parts c, digits: comma-separated solvers (default all)")
+    parser.add_argument("--solvers", help="parts c, grids, digits: comma-separated solver names")
+    parser.add_argument("--steps", help="part grids: comma-separated step counts")
+    parser.add_argument("--sigma-mins", help="part grids: comma-separated σ_min values")
+    parser.add_argument("--grids", help="part grids: logsnr, karras, leading, trailing, linspace")
+    parser.add_argument("--seeds", type=int, default=3, help="part grids: seeds per entry")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--digits", metavar="DIR", help="a digits ddpm run (part digits: trained there if absent)"
@@ -585,7 +596,14 @@ def main() -> None:
         results["digits_table"] = digits_table(run_dir, args.digits_n, names=names)
         results["digits_table"]["sampling_cpu_s"] = round(time.process_time() - start, 1)
     if args.part == "grids":
-        results["sigma_min_sweep"] = sigma_min_sweep()
+        sweep = {"names": tuple(args.solvers.split(","))} if args.solvers else {}
+        if args.steps:
+            sweep["steps"] = tuple(int(v) for v in args.steps.split(","))
+        if args.sigma_mins:
+            sweep["sigma_mins"] = tuple(float(v) for v in args.sigma_mins.split(","))
+        if args.grids:
+            sweep["grids"] = tuple(args.grids.split(","))
+        results["sigma_min_sweep"] = sigma_min_sweep(seeds=args.seeds, **sweep)
     print(json.dumps(results, indent=1))
 
 

@@ -54,7 +54,7 @@ def test_schedules():
 
 def test_ode_grid_starts_at_most_at_edm_sigma_max():
     """A linear-β DDPM reaches σ̂ ≈ 157; its ODE grids start at 80 with x̂ of std √(80² + 1).
-    dpmpp_2m uses the log-SNR grid by default, the other solvers EDM's ρ = 7 grid."""
+    dpmpp_2m uses the log-SNR grid by default, Heun the DDPM's timestep spacing."""
     from genmodels.diffusion.methods import DDPM
     from genmodels.errors import InvalidInputError
 
@@ -75,7 +75,9 @@ def test_ode_grid_starts_at_most_at_edm_sigma_max():
     default = draw(sampler="dpmpp_2m")
     torch.testing.assert_close(default, draw(sampler="dpmpp_2m", grid="logsnr"))
     assert not torch.allclose(default, draw(sampler="dpmpp_2m", grid="karras"))
-    torch.testing.assert_close(draw(sampler="heun"), draw(sampler="heun", grid="karras"))
+    heun = draw(sampler="heun")  # Heun: the DDPM's own timestep spacing
+    torch.testing.assert_close(heun, draw(sampler="heun", grid=model.config.spacing))
+    assert not torch.allclose(heun, draw(sampler="heun", grid="karras"))
 
 
 @pytest.mark.parametrize("sde", [VPSDE(), SubVPSDE(), VESDE(0.01, 50.0)])

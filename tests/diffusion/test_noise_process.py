@@ -44,8 +44,14 @@ def test_every_process_gives_the_same_view(name: str) -> None:
 def test_grid_rules() -> None:
     """A solver's spec names its grid; the process may overrule it (flow matching: uniform t;
     a DDPM schedule: its spacing for the discrete samplers)."""
-    assert get_solver("dpmpp_2m").grid == "logsnr" and get_solver("heun").grid == "karras"
+    assert get_solver("dpmpp_2m").grid == "logsnr"
+    # Heun runs on the process's own grid: a DDPM's timestep spacing (there it beats
+    # diffusers' Heun at every NFE, docs/design-notes.md), EDM's ρ = 7 on the SDEs
+    heun = get_solver("heun").grid
+    assert heun is None and PROCESSES["linear"].grid_for(heun) == "leading"
+    assert PROCESSES["vp"].grid_for(heun) == PROCESSES["ve"].grid_for(heun) == "karras"
     flow, ddpm = PROCESSES["flow"], DiscreteSchedule.linear(100, spacing="trailing")
+    assert ddpm.grid_for(heun) == "trailing"
     assert flow.grid_for("logsnr") == "uniform" and flow.grid_for("langevin") == "langevin"
     assert ddpm.grid_for(get_solver("ddim").grid) == "trailing"
     assert ddpm.grid_for("logsnr") == "logsnr"

@@ -61,6 +61,27 @@ def test_dpmpp_3m_is_2nd_order_below_third_order_steps() -> None:
 
 
 @pytest.mark.parametrize(
+    "steps, last", [(5, 0.4), (8, 0.4), (10, 0.3025), (20, 0.075625), (50, 0.03), (200, 0.03)]
+)
+def test_dpmpp_2m_sde_ends_at_its_own_sigma_min(steps, last) -> None:
+    """DPM-Solver++(2M) SDE's log-SNR grid ends at (5.5/N)² within [0.03, 0.4] (the process's
+    σ̂_min where higher), above the ODE solvers' (3/N)²; the others keep theirs."""
+    from genmodels.diffusion.grids import few_step_sigma_min, sde_few_step_sigma_min
+    from genmodels.diffusion.sde import VESDE
+
+    spec, schedule = get_solver("dpmpp_2m_sde"), DiscreteSchedule.linear()
+    assert spec.sigma_min is sde_few_step_sigma_min
+    sigmas = spec.sigmas_on(schedule, steps)
+    assert float(sigmas[-2]) == pytest.approx(last, rel=1e-5) and sigmas[-1] == 0
+    assert float(sigmas[0]) == pytest.approx(80.0) and len(sigmas) == steps + 1
+    assert last > few_step_sigma_min(steps, schedule.sigma_hat_min)
+    ve = VESDE(0.5, 50.0)  # a process whose own σ̂_min is above the rule's: it stands
+    assert float(spec.sigmas_on(ve, steps)[-2]) == pytest.approx(max(last, ve.sigma_hat_min))
+    for name in ("dpmpp_2m", "dpmpp_3m", "unipc", "ipndm", "euler_ancestral"):
+        assert get_solver(name).sigma_min is few_step_sigma_min, name
+
+
+@pytest.mark.parametrize(
     "sampler, options, message",
     [
         ("unipc", {"order": 4}, "order"),

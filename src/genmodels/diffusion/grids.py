@@ -14,7 +14,15 @@ from torch import Tensor
 
 from genmodels.errors import InvalidInputError
 
-__all__ = ["FEW_STEP_SCALE", "few_step_sigma_min", "geometric_sigmas", "karras_sigmas"]
+__all__ = [
+    "FEW_STEP_SCALE",
+    "SDE_FEW_STEP_SCALE",
+    "SDE_SIGMA_MIN_RANGE",
+    "few_step_sigma_min",
+    "geometric_sigmas",
+    "karras_sigmas",
+    "sde_few_step_sigma_min",
+]
 
 FEW_STEP_SCALE = 3.0
 """c of `few_step_sigma_min`'s σ_min(N) = (c/N)², for data of about unit scale (the scale
@@ -38,6 +46,36 @@ def few_step_sigma_min(steps: int, sigma_min: float) -> float:
     if steps < 1:
         raise InvalidInputError(f"steps must be ≥ 1, got {steps}")
     return max(float(sigma_min), (FEW_STEP_SCALE / steps) ** 2)
+
+
+SDE_FEW_STEP_SCALE = 5.5
+"""c of `sde_few_step_sigma_min`'s (c/N)², for data of about unit scale; chosen by measurement
+(docs/design-notes.md, "Few-step grids")."""
+
+SDE_SIGMA_MIN_RANGE = (0.03, 0.4)
+"""The range `sde_few_step_sigma_min` keeps (c/N)² within, for data of about unit scale."""
+
+
+def sde_few_step_sigma_min(steps: int, sigma_min: float) -> float:
+    """The few-step σ_min of the stochastic multistep solver (DPM-Solver++(2M) SDE):
+    max(σ̂_min, (c/N)² clamped to [lo, hi]), c = `SDE_FEW_STEP_SCALE`, (lo, hi) =
+    `SDE_SIGMA_MIN_RANGE`.
+
+    Why not `few_step_sigma_min`: the noise each step injects is resolved only by the steps
+    after it, so the SDE wants its grid to end higher than the ODE solvers at 8–20 steps
+    (c larger); at 5–8 steps a σ_min above ``hi`` blurs the data in the last jump x̂ = D more
+    than it saves in step length (hence the upper clamp); and its first-order noise error
+    still falls with shorter steps at 50, so many steps do not go down to σ̂_min (the lower
+    clamp: levels below ``lo`` resolve nothing the final x̂ = D misses).
+
+    Example:
+        >>> [round(sde_few_step_sigma_min(n, 0.01), 4) for n in (5, 10, 20, 50)]
+        [0.4, 0.3025, 0.0756, 0.03]
+    """
+    if steps < 1:
+        raise InvalidInputError(f"steps must be ≥ 1, got {steps}")
+    lo, hi = SDE_SIGMA_MIN_RANGE
+    return max(float(sigma_min), min(hi, max(lo, (SDE_FEW_STEP_SCALE / steps) ** 2)))
 
 
 def karras_sigmas(

@@ -156,7 +156,8 @@ class DDPMConfig(NetConfig):
         dynamic_threshold: percentile p of Imagen's dynamic thresholding of x̂₀ (e.g.
             0.995); unset: off.
         spacing: the timesteps the discrete samplers visit by default: ``"leading"``,
-            ``"trailing"`` or ``"linspace"``.
+            ``"trailing"`` or ``"linspace"`` (their σ̂ are also the default grid of the ODE
+            solvers that run on the process's own: Euler, Euler ancestral, Heun).
     """
 
     timesteps: int = 1000

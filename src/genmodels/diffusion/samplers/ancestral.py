@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from genmodels.diffusion.grids import few_step_sigma_min
+from genmodels.diffusion.grids import few_step_sigma_min, sde_few_step_sigma_min
 from genmodels.diffusion.samplers.common import Callback, as_levels, check_eta, noise_like, report
 from genmodels.diffusion.solvers import register_solver
 from genmodels.errors import InvalidInputError
@@ -99,7 +99,7 @@ def sample_euler_ancestral(
 
 @register_solver(
     "dpmpp_2m_sde", family="ode", default_steps=20, grid="logsnr",
-    sigma_min=few_step_sigma_min, check=_check_noise,
+    sigma_min=sde_few_step_sigma_min, check=_check_noise,
     description="DPM-Solver++(2M) SDE, midpoint (Lu et al. 2022b; k-diffusion)",
 )  # fmt: skip
 @torch.no_grad()
@@ -120,6 +120,9 @@ def sample_dpmpp_2m_sde(
     With η h the noise's share of the step, x̂' = (σ̂'/σ̂) e^{−ηh} x̂ + (1 − e^{−(1+η)h}) D
     (+ ½ (1 − e^{−(1+η)h}) (D − D_prev)/r) + σ̂' √(1 − e^{−2ηh}) s_noise z. One NFE per step;
     first and last steps first order, the last one to 0 is x̂ = D.
+
+    Its default grid: log-SNR from min(σ̂_max, 80) to `grids.sde_few_step_sigma_min` (its
+    own σ_min rule, higher than the ODE solvers' `grids.few_step_sigma_min`), then 0.
 
     Example:
         >>> zero = lambda x, s: torch.zeros_like(x)
