@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 
 import torch
@@ -482,11 +483,23 @@ def digits_fd_floor(n: int) -> dict[str, float]:
     return {"at_n": round(float(a + b / n), 3), "limit": round(float(a), 3), "measured": measured}
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a measurement it marked pending will come)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def digits_fd(run_dir: str, n: int):
     """``fd(name, steps, seed=0) -> (fd, nfe)`` of ``n`` images the trained DDPM in ``run_dir``
     draws with a solver from seed ``seed``, cached in ``run_dir`` (per ``n`` and checkpoint
     step) so that a rerun, or a second process measuring other rows at the same time, reuses
-    each measurement; ``fresh=True`` measures anew (a solver whose grid changed)."""
+    each measurement (one it finds marked pending by a live process it waits for);
+    ``fresh=True`` measures anew (a solver whose grid changed)."""
     from pathlib import Path
 
     from genmodels.io import write_json
@@ -498,17 +511,21 @@ def digits_fd(run_dir: str, n: int):
     model, cfg = load_model(run_dir)
     path = Path(run_dir) / f"bench_fd_n{n}_step{cfg.get('step', 'last')}.json"
 
+    def read() -> dict:
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def fd(name: str, steps: int | None, seed: int = 0, fresh: bool = False) -> tuple[float, int]:
         key = f"{name}/{steps}/{seed}"
-        cache = json.loads(path.read_text()) if path.exists() else {}
-        if key in cache and not fresh:
-            return tuple(cache[key])
+        while not fresh and isinstance(pending := read().get(key), dict) and _alive(pending["pid"]):
+            time.sleep(10)  # another process is measuring it
+        if isinstance(value := read().get(key), list) and not fresh:
+            return tuple(value)
+        write_json(path, {**read(), key: {"pid": os.getpid()}})
         out = model.sample(
             n, generator=torch.Generator().manual_seed(seed), sampler=name, steps=steps
         )
         value = (round(evaluate_images(out.x.clamp(-1, 1), target)["fd"], 3), out.nfe)
-        cache = json.loads(path.read_text()) if path.exists() else {}  # another process's too
-        write_json(path, {**cache, key: value})
+        write_json(path, {**read(), key: value})  # read again: another process's entries too
         return value
 
     fd.samplers = list(model.samplers)
