@@ -19,13 +19,15 @@
     any solvers, step counts, σ_min values and grids, seeded as part (c) (not in ``all``).
 (digits) a DDPM trained on the bundled 8×8 digits with the library's train path (fixed steps,
     CPU, one thread; ``--digits DIR`` reuses a run there): fd of every solver at 5, 10, 20 NFE
-    against 1,000-step ancestral sampling on the same model (not in ``all``).
+    against 1,000-step ancestral sampling on the same model and against the converged PF-ODE
+    (DPM-Solver++(2M) at 100 and 200 NFE, dopri5), with the seed spread of fd and the floor of
+    real images at the same n (not in ``all``).
 
 Usage:
     PYTHONPATH=src python benchmarks/diffusion_samplers.py [--part a|b|c|grids|digits|all]
         [--threads 1] [--digits runs/digits-ddpm [--digits-n 1000] [--skip-toy]]
-        [--digits-train-steps 3000]
-        [--solvers a,b] [--steps 5,8] [--sigma-mins 0.1,0.4] [--grids logsnr,trailing] [--seeds 3]
+        [--digits-train-steps 3000] [--solvers a,b (part digits: only these rows)]
+        [--steps 5,8] [--sigma-mins 0.1,0.4] [--grids logsnr,trailing] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 
 import torch
@@ -458,41 +461,127 @@ def train_digits(run_dir: str, steps: int = DIGITS_TRAIN_STEPS) -> dict[str, obj
     return {"run": run_dir, "steps": state.step, "train_cpu_s": round(cpu, 1), "reused": False}
 
 
-def digits_table(run_dir: str, n: int = 1000, nfes=DIGITS_NFES) -> dict[str, object]:
-    """Part (c) on digits: fd of every fixed-NFE solver of a trained DDPM at ``nfes`` (Heun at
-    the most steps within each: 2N − 1 calls) against 1,000-step ancestral sampling on the same
-    model, the same starting seed for every run; and the fd floor (real test images)."""
+DIGITS_ODE_REFERENCES = (("dpmpp_2m", 100), ("dpmpp_2m", 200), ("dopri5", None))
+"""The PF-ODE at many steps (and adaptively, dopri5 at its default tolerance): the converged
+ODE of the same network, which separates a solver's discretisation error from the gap
+between the deterministic ODE and the stochastic ancestral sampler on an imperfect network."""
+DIGITS_NOISE_SEEDS = (1, 2, 3)
+DIGITS_FLOOR_SIZES = (45, 60, 90, 119, 179, 359)
+
+
+def digits_fd_floor(n: int) -> dict[str, float]:
+    """The fd floor of real images at ``n`` when the test split is smaller (359 digits): the
+    floor measured at ``DIGITS_FLOOR_SIZES`` (disjoint test subsets against the train split),
+    fitted by a + b/m (the Fréchet distance's Tr Σ / m bias), read at m = n."""
+    from genmodels.metrics.image import evaluate_images
+    from genmodels.targets.base import get_target
+
+    target = get_target("digits")
+    test = target.test_set()
+    sizes = [m for m in DIGITS_FLOOR_SIZES if m <= len(test)]
+    floors = [evaluate_images(test[:m], target)["fd_floor"] for m in sizes]
+    design = torch.tensor([[1.0, 1.0 / m] for m in sizes], dtype=torch.float64)
+    a, b = torch.linalg.lstsq(design, torch.tensor(floors, dtype=torch.float64)[:, None]).solution
+    measured = {m: round(f, 3) for m, f in zip(sizes, floors, strict=True)}
+    return {"at_n": round(float(a + b / n), 3), "limit": round(float(a), 3), "measured": measured}
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a measurement it marked pending will come)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def digits_fd(run_dir: str, n: int):
+    """``fd(name, steps, seed=0) -> (fd, nfe)`` of ``n`` images the trained DDPM in ``run_dir``
+    draws with a solver from seed ``seed``, cached in ``run_dir`` (per ``n`` and checkpoint
+    step) so that a rerun, or a second process measuring other rows at the same time, reuses
+    each measurement (one it finds marked pending by a live process it waits for);
+    ``fresh=True`` measures anew (a solver whose grid changed)."""
+    from pathlib import Path
+
+    from genmodels.io import write_json
     from genmodels.metrics.image import evaluate_images
     from genmodels.targets.base import get_target
     from genmodels.training.checkpoint import load_model
 
     target = get_target("digits")
-    model, _ = load_model(run_dir)
+    model, cfg = load_model(run_dir)
+    path = Path(run_dir) / f"bench_fd_n{n}_step{cfg.get('step', 'last')}.json"
 
-    def fd(name: str, steps: int) -> tuple[float, int, float]:
-        out = model.sample(n, generator=torch.Generator().manual_seed(0), sampler=name, steps=steps)
-        metrics = evaluate_images(out.x.clamp(-1, 1), target)
-        return round(metrics["fd"], 3), out.nfe, round(metrics["fd_floor"], 3)
+    def read() -> dict:
+        return json.loads(path.read_text()) if path.exists() else {}
 
-    ref, _, floor = fd("ancestral", 1000)
-    out: dict[str, object] = {"ancestral_1000_fd": ref, "fd_floor": floor, "n": n}
+    def fd(name: str, steps: int | None, seed: int = 0, fresh: bool = False) -> tuple[float, int]:
+        key = f"{name}/{steps}/{seed}"
+        while not fresh and isinstance(pending := read().get(key), dict) and _alive(pending["pid"]):
+            time.sleep(10)  # another process is measuring it
+        if isinstance(value := read().get(key), list) and not fresh:
+            return tuple(value)
+        write_json(path, {**read(), key: {"pid": os.getpid()}})
+        out = model.sample(
+            n, generator=torch.Generator().manual_seed(seed), sampler=name, steps=steps
+        )
+        value = (round(evaluate_images(out.x.clamp(-1, 1), target)["fd"], 3), out.nfe)
+        write_json(path, {**read(), key: value})  # read again: another process's entries too
+        return value
+
+    fd.samplers = list(model.samplers)
+    return fd
+
+
+def digits_references(fd, n: int) -> dict[str, object]:
+    """The ODE references, the seed spread (fd of dpmpp_2m at 20 NFE over seeds 0 and
+    `DIGITS_NOISE_SEEDS`), the floor, and last 1,000-step ancestral sampling (the costliest:
+    ``fd("ancestral", 1000)`` in a second process at the same time halves the wall time)."""
+    out: dict[str, object] = {"n": n}
+    for name, steps in DIGITS_ODE_REFERENCES:
+        value, used = fd(name, steps)
+        out[f"{name}_{used}"] = (value, used)
+        print(name, value, used, flush=True)
+    spread = [fd("dpmpp_2m", 20, seed)[0] for seed in (0, *DIGITS_NOISE_SEEDS)]
+    mean = sum(spread) / len(spread)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in spread) / (len(spread) - 1))
+    out["seed_spread_dpmpp_2m_20"] = {"fd": spread, "sd": round(sd, 3)}
+    out["fd_floor"] = digits_fd_floor(n)
+    out["ancestral_1000"] = fd("ancestral", 1000)
     print(out, flush=True)
-    for name in model.samplers:
+    return out
+
+
+def digits_table(run_dir: str, n: int = 1000, nfes=DIGITS_NFES, names=None) -> dict[str, object]:
+    """Part (c) on digits: fd of every fixed-NFE solver of a trained DDPM at ``nfes`` (Heun at
+    the most steps within each: 2N − 1 calls), each as (fd, ÷ 1,000-step ancestral, ÷ the
+    converged ODE (dpmpp_2m at 200 NFE), NFE), the same starting seed for every run; with the
+    references of `digits_references`. Rows named in ``names`` are measured anew."""
+    fd = digits_fd(run_dir, n)
+    fds = {}
+    for name in names or fd.samplers:
         if name in ADAPTIVE:
             continue
-        row = {}
-        for nfe in nfes:
-            value, used, _ = fd(name, (nfe + 1) // 2 if name == "heun" else nfe)
-            row[nfe] = (value, round(value / ref, 2), used)
-        out[name] = row
-        print(name, json.dumps(row), flush=True)
+        steps = {nfe: (nfe + 1) // 2 if name == "heun" else nfe for nfe in nfes}
+        fds[name] = {nfe: fd(name, s, fresh=bool(names)) for nfe, s in steps.items()}
+        print(name, json.dumps(fds[name]), flush=True)
+    refs = digits_references(fd, n)
+    ancestral, ode = refs["ancestral_1000"][0], refs["dpmpp_2m_200"][0]
+    out: dict[str, object] = {"references": refs}
+    for name, row in fds.items():
+        out[name] = {
+            nfe: (v, round(v / ancestral, 2), round(v / ode, 2), used)
+            for nfe, (v, used) in row.items()
+        }
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("a", "b", "c", "grids", "digits", "all"), default="all")
-    parser.add_argument("--solvers", help="parts c, grids: comma-separated solver names")
+    parser.add_argument("--solvers", help="parts c, grids, digits: comma-separated solver names")
     parser.add_argument("--steps", help="part grids: comma-separated step counts")
     parser.add_argument("--sigma-mins", help="part grids: comma-separated σ_min values")
     parser.add_argument("--grids", help="part grids: logsnr, karras, leading, trailing, linspace")
@@ -502,7 +591,7 @@ def main() -> None:
         "--digits", metavar="DIR", help="a digits ddpm run (part digits: trained there if absent)"
     )
     parser.add_argument("--digits-train-steps", type=int, default=DIGITS_TRAIN_STEPS)
-    parser.add_argument("--digits-n", type=int, default=1000, help="images per fd in part b")
+    parser.add_argument("--digits-n", type=int, default=1000, help="images per fd (part b, digits)")
     parser.add_argument("--skip-toy", action="store_true", help="part b on digits only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -523,7 +612,8 @@ def main() -> None:
         results["digits_training"] = train_digits(run_dir, args.digits_train_steps)
         print(results["digits_training"], flush=True)
         start = time.process_time()
-        results["digits_table"] = digits_table(run_dir, args.digits_n)
+        names = args.solvers.split(",") if args.solvers else None
+        results["digits_table"] = digits_table(run_dir, args.digits_n, names=names)
         results["digits_table"]["sampling_cpu_s"] = round(time.process_time() - start, 1)
     if args.part == "grids":
         sweep = {"names": tuple(args.solvers.split(","))} if args.solvers else {}
