@@ -108,17 +108,23 @@ def main() -> None:
         profiler.disable()
         profiler.dump_stats(args.cprofile)
     whole = time.process_time() - c0
-    print(f"whole {whole:.1f} CPU s, compile {compile_seconds():.1f} s, "
-          f"sampling {s.info['cpu_seconds_sampling']:.1f} s")
-    print("| phase | transitions | CPU s | computed chain-leaves | useful | useful/computed "
-          "| deepest tree in the batch: transitions |")
+    print(
+        f"whole {whole:.1f} CPU s, compile {compile_seconds():.1f} s, "
+        f"sampling {s.info['cpu_seconds_sampling']:.1f} s"
+    )
+    print(
+        "| phase | transitions | CPU s | computed chain-leaves | useful | useful/computed "
+        "| deepest tree in the batch: transitions |"
+    )
     print("|---|---|---|---|---|---|---|")
     for phase in ("search", "warmup", "sampling"):
         st = STATS[phase]
         depths = ", ".join(f"{d}: {n}" for d, n in sorted(DEPTHS[phase].items()))
         ratio = st["useful"] / max(st["computed"], 1)
-        print(f"| {phase} | {st['steps']} | {st['cpu']:.1f} | {st['computed']:,} | "
-              f"{st['useful']:,} | {ratio:.2f} | {depths} |")
+        print(
+            f"| {phase} | {st['steps']} | {st['cpu']:.1f} | {st['computed']:,} | "
+            f"{st['useful']:,} | {ratio:.2f} | {depths} |"
+        )
 
 
 if __name__ == "__main__":

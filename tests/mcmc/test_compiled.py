@@ -136,7 +136,6 @@ def test_compiled_nuts_doublings_match_eager() -> None:
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
 
 
-
 def test_compiled_nuts_compaction_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Moving a sub-tree's chains still building into a smaller batch (`_Compactor`) gives
     the same transitions as running every row to the end: same draws, same trees. The

@@ -436,7 +436,7 @@ class _Compactor:
     def update(self, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor] | None:
         """The state to run the next leaves on, compacted if few rows are still building;
         None when no chain is (the sub-tree is finished: one host sync per call)."""
-        packed, ckpt = state
+        packed = state[0]
         active = ~self.fixed[0] & (packed[:, -2] == 0) & (packed[:, -1] == 0)
         count = int(active.sum())
         if count == 0:
