@@ -11,8 +11,10 @@ take their leapfrog steps in the same Python loop. Because every chain starts a 
 sub-tree of 2^j leaves at the same loop iteration, the leaf index inside the sub-tree —
 and so the checkpoint slots — are plain Python ints shared by all chains; only the
 stop flags (U-turn, divergence, tree finished) are per-chain boolean masks. A finished
-chain's leapfrog results are computed but masked out; the loop ends when every chain's
-tree has stopped.
+chain's leapfrog results are masked out; the loop ends when every chain's tree has
+stopped. With many chains, the chains still building are gathered into a smaller batch
+once few are left (eager: for the gradient; compiled: for the sub-tree's remaining
+leaves, `_Compactor`), so a batch pays little for waiting on its deepest tree.
 
 Notation (code -> paper): x -> θ (position), r -> ρ (momentum), ε -> step_size,
 M⁻¹ -> inverse_mass, log_w -> log Σ exp(-H) over the trajectory (multinomial weight),
@@ -478,9 +480,11 @@ class NUTS(Kernel):
         compile: ``True`` runs a doubling as three compiled graphs
             (`genmodels.mcmc.hmc.compile_graph`): the sub-tree's start, ``leaves_per_call``
             leaves (leapfrog, gradient by `torch.func`, multinomial choice, U-turn checks)
-            per call, and the merge; ``"auto"`` (default) does so where compiling works
-            (`genmodels.mcmc.hmc.use_compile`); ``False`` runs eagerly (and computes
-            gradients only for the chains still building).
+            per call, and the merge (one leaves graph more per smaller batch that the
+            compaction of many chains meets); ``"auto"`` (default) does so where
+            compiling works (`genmodels.mcmc.hmc.use_compile`); ``False`` runs eagerly.
+            Either way, with many chains only the chains still building are computed
+            once few are left (``compact_*``).
 
     Example:
         >>> from genmodels.mcmc.base import LogDensity
