@@ -203,6 +203,8 @@ def measure(args) -> None:
             name, chains = config.split(":")
             chains = int(chains)
             warmup, draws = LENGTHS.get(chains, (150, 150))
+            warmup = args.warmup if args.warmup is not None else warmup
+            draws = args.draws if args.draws is not None else draws
             target = get_target(name)
             for label, sampler, mode in contenders(args):
                 if sampler == "numpyro":
@@ -243,7 +245,7 @@ def table(path: str) -> None:
     with open(path) as f:
         records = [json.loads(line) for line in f if line.strip()]
     for r in records:
-        key = (r["target"], r["chains"], r["threads"], r["who"])
+        key = (r["target"], r["chains"], r["threads"], r["who"], r["warmup"], r["draws"])
         if key not in best or r["ess_per_cpu_s_whole"] > best[key]["ess_per_cpu_s_whole"]:
             best[key] = r
     print(
@@ -253,7 +255,8 @@ def table(path: str) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in sorted(best, key=lambda k: (k[0], k[1], k[2], k[3] != "numpyro", k[3])):
         r = best[key]
-        ref = best.get((*key[:3], "numpyro"))
+        ref = best.get((*key[:3], "numpyro", *key[4:]))
+        lengths = "" if LENGTHS.get(key[1]) == key[4:] else f" ({key[4]}+{key[5]})"
         ratios = ["", "", "", ""]
         if ref is not None and r is not ref:
             z = max_z(r, ref)
@@ -264,7 +267,7 @@ def table(path: str) -> None:
                 f"{'yes' if z < 4 else 'NO'} ({z:.1f})",
             ]
         print(
-            f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {r['min_ess_bulk']:.0f} | "
+            f"| {key[0]} | {key[1]}{lengths} | {key[2]} | {key[3]} | {r['min_ess_bulk']:.0f} | "
             f"{r['ess_per_cpu_s_sampling']:.0f} | {r['ess_per_cpu_s_whole']:.0f} | "
             f"{r['cpu_compile']:.1f} | {r['ess_per_grad']:.4f} | " + " | ".join(ratios) + " |"
         )
@@ -278,6 +281,8 @@ def main() -> None:
     parser.add_argument("--skip-numpyro", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=None, help="override LENGTHS' warm-up")
+    parser.add_argument("--draws", type=int, default=None, help="override LENGTHS' draws")
     parser.add_argument("--out", default="mcmc_vs_numpyro.jsonl", help="JSON lines, appended")
     parser.add_argument("--table", default=None, help="print the best-of table of this file")
     args = parser.parse_args()

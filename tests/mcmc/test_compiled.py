@@ -134,3 +134,46 @@ def test_compiled_nuts_doublings_match_eager() -> None:
     assert eager.num_leaves.max() >= 8  # sub-trees of four leaves were built
     for name, a, b in zip(eager._fields, eager, comp, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_compiled_nuts_compaction_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moving a sub-tree's chains still building into a smaller batch (`_Compactor`) gives
+    the same transitions as running every row to the end: same draws, same trees. The
+    graphs run eagerly here (compiling fails on purpose: the bookkeeping is what is
+    tested, and compiling every batch size would cost a minute)."""
+    from types import SimpleNamespace
+
+    from genmodels.mcmc import nuts
+
+    smaller = []
+    update = nuts._Compactor.update
+
+    def counting(self, state):
+        out = update(self, state)
+        if out is not None and out[0].shape[0] < state[0].shape[0]:
+            smaller.append(out[0].shape[0])
+        return out
+
+    def no_backend(fn, example):
+        raise RuntimeError("no compiler in this test")
+
+    monkeypatch.setattr(nuts._Compactor, "update", counting)
+    monkeypatch.setattr(hmc, "compile_graph", no_backend)
+    monkeypatch.setattr(nuts, "_SHARED", SimpleNamespace())  # keep the real graphs apart
+    chains = 32
+    x0 = torch.randn(chains, D, generator=torch.Generator().manual_seed(5))
+    eps = torch.linspace(0.02, 0.9, chains)  # trees of very different depths
+    runs = []
+    for below in (0.0, 0.5):  # 0: never compacts
+        kernel = NUTS(LogDensity(log_prob, (D,)), step_size=eps, compile=True,
+                      compact_below=below, compact_min_chains=8, compact_min_rows=4)  # fmt: skip
+        state, gen, out = kernel.init(x0), torch.Generator().manual_seed(6), []
+        with pytest.warns(RuntimeWarning, match="running eagerly"):
+            for _ in range(3):
+                state, info = kernel.step(state, gen)
+                out.append((state.position, info.num_grad_evals, info.tree_depth))
+        runs.append(out)
+    assert smaller and min(smaller) == 4  # it compacted, down to the smallest batch
+    for (x_a, n_a, d_a), (x_b, n_b, d_b) in zip(*runs, strict=True):
+        assert torch.equal(n_a, n_b) and torch.equal(d_a, d_b)
+        torch.testing.assert_close(x_b, x_a, rtol=1e-5, atol=1e-6)
