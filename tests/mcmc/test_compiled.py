@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genmodels.errors import ConfigError
-from genmodels.mcmc import NUTS, LogDensity, hmc, sample_chains
+from genmodels.mcmc import NUTS, LogDensity, compaction, hmc, sample_chains
 from genmodels.mcmc.hmc import compile_seconds, leapfrog_fn
 from genmodels.metrics.chains import chain_summary
 
@@ -137,7 +137,7 @@ def test_compiled_nuts_doublings_match_eager() -> None:
 
 
 def test_compiled_nuts_compaction_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Moving a sub-tree's chains still building into a smaller batch (`_Compactor`) gives
+    """Moving a sub-tree's chains still building into a smaller batch (`SubtreeCompactor`) gives
     the same transitions as running every row to the end: same draws, same trees. The
     graphs run eagerly here (compiling fails on purpose: the bookkeeping is what is
     tested, and compiling every batch size would cost a minute)."""
@@ -146,7 +146,7 @@ def test_compiled_nuts_compaction_changes_nothing(monkeypatch: pytest.MonkeyPatc
     from genmodels.mcmc import nuts
 
     smaller = []
-    update = nuts._Compactor.update
+    update = compaction.SubtreeCompactor.update
 
     def counting(self, state):
         out = update(self, state)
@@ -157,7 +157,7 @@ def test_compiled_nuts_compaction_changes_nothing(monkeypatch: pytest.MonkeyPatc
     def no_backend(fn, example):
         raise RuntimeError("no compiler in this test")
 
-    monkeypatch.setattr(nuts._Compactor, "update", counting)
+    monkeypatch.setattr(compaction.SubtreeCompactor, "update", counting)
     monkeypatch.setattr(hmc, "compile_graph", no_backend)
     monkeypatch.setattr(nuts, "_SHARED", SimpleNamespace())  # keep the real graphs apart
     chains = 32

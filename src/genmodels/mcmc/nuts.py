@@ -14,7 +14,7 @@ stop flags (U-turn, divergence, tree finished) are per-chain boolean masks. A fi
 chain's leapfrog results are masked out; the loop ends when every chain's tree has
 stopped. With many chains, the chains still building are gathered into a smaller batch
 once few are left (eager: for the gradient; compiled: for the sub-tree's remaining
-leaves, `_Compactor`), so a batch pays little for waiting on its deepest tree.
+leaves, `SubtreeCompactor`), so a batch pays little for waiting on its deepest tree.
 
 Notation (code -> paper): x -> θ (position), r -> ρ (momentum), ε -> step_size,
 M⁻¹ -> inverse_mass, log_w -> log Σ exp(-H) over the trajectory (multinomial weight),
@@ -43,6 +43,7 @@ from genmodels.mcmc.base import (
     make_info,
     sample_momentum,
 )
+from genmodels.mcmc.compaction import SubtreeCompactor
 from genmodels.mcmc.hmc import (
     DIVERGENCE_THRESHOLD,
     CompileMode,
@@ -416,54 +417,6 @@ def _split_merged(out: tuple[Tensor, ...]) -> tuple[_Trajectory, Tensor]:
     return _Trajectory(*out[:_TREE_FIELDS]), out[_TREE_FIELDS]
 
 
-class _Compactor:
-    """The rows a compiled sub-tree's leaves run on: once few of the batch's chains are
-    still building, those move into a smaller batch (a power of two of rows, padded with
-    chains that stopped, which a leaf leaves as they are) and the rest wait in the full
-    packed sub-tree until the end. A compiled graph has fixed shapes, so without this
-    every chain's leapfrog step is computed until the batch's deepest tree ends; each
-    batch size met is one more graph to compile.
-
-    ``fixed`` are the per-chain arguments of the leaves step (``done``, the signed step,
-    the inverse mass, the initial energy) for the rows in use; `rows_of` picks the same
-    rows of the multinomial draws.
-    """
-
-    def __init__(self, fixed: tuple[Tensor, ...], below: float, min_rows: int) -> None:
-        self.all_fixed, self.fixed = fixed, fixed
-        self.below, self.min_rows = below, min_rows
-        self.idx: Tensor | None = None  # rows in use, as indices into the full batch
-        self.full: tuple[Tensor, Tensor] | None = None
-
-    def update(self, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor] | None:
-        """The state to run the next leaves on, compacted if few rows are still building;
-        None when no chain is (the sub-tree is finished: one host sync per call)."""
-        packed = state[0]
-        active = ~self.fixed[0] & (packed[:, -2] == 0) & (packed[:, -1] == 0)
-        count = int(active.sum())
-        if count == 0:
-            return None
-        size = max(1 << (count - 1).bit_length(), self.min_rows)
-        if size > self.below * packed.shape[0]:
-            return state
-        keep = torch.sort((~active).to(torch.uint8), stable=True).indices[:size]
-        self.full = self.finish(state)
-        self.idx = keep if self.idx is None else self.idx[keep]
-        self.fixed = tuple(t[self.idx] for t in self.all_fixed)
-        return self.full[0][self.idx], self.full[1][:, :, self.idx]
-
-    def rows_of(self, u: Tensor) -> Tensor:
-        """The draws ``[leaves, chains]`` of the rows in use."""
-        return u if self.idx is None else u[:, self.idx]
-
-    def finish(self, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        """The full batch's packed sub-tree with the rows in use written back."""
-        if self.idx is None or self.full is None:
-            return state
-        packed, ckpt = self.full
-        return packed.index_copy(0, self.idx, state[0]), ckpt.index_copy(2, self.idx, state[1])
-
-
 @register_method(
     "nuts",
     camp="chain",
@@ -501,7 +454,7 @@ class NUTS(Kernel):
     # fewer than this fraction of the batch are left. Eager: a gradient for those rows
     # (gather, evaluate, scatter). Compiled (fixed shapes): the sub-tree's rows still
     # building move into a batch of the next power of two rows, at least
-    # ``compact_min_rows`` (`_Compactor`).
+    # ``compact_min_rows`` (`SubtreeCompactor`).
     compact_below: float = 0.5
     compact_min_chains: int = 64
     compact_min_rows: int = 16
@@ -609,7 +562,7 @@ class NUTS(Kernel):
         fixed = (tree.done, eps_dir, inverse_mass, energy0)
         rows = None
         if compiled_mode and n > 1 and chains >= self.compact_min_chains:
-            rows = _Compactor(fixed, self.compact_below, self.compact_min_rows)
+            rows = SubtreeCompactor(fixed, self.compact_below, self.compact_min_rows)
         for k in range(0, 2**depth, n):
             write, check = _mask_tensors(k, n, self.max_tree_depth, device)
             u_k = u[k : k + n] if u is not None else draws(1)
