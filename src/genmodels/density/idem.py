@@ -32,7 +32,11 @@ are carried by dx/du = −σ² s_θ(x, σ) (u = log σ) from σ_max to σ_min to
 divergence integral, which gives each draw its exact log q (instantaneous change of
 variables); the weights p̃/q give log Ẑ, unbiased for Z with the exact divergence (the
 default up to `EXACT_DIVERGENCE_MAX_DIM` dimensions; beyond, Hutchinson's estimator makes
-log q noisy and Ẑ biased, which ``log_z_kind`` says). ``output="sde"`` skips it and returns
+log q noisy and Ẑ biased, which ``log_z_kind`` says). A draw whose solve diverged (x or
+log q not finite, or |log q| beyond `LOG_Q_LIMIT_PER_DIM` per dimension) gets weight 0 and
+is counted in ``info["diverged"]``; ``info["zero_weight"]`` counts every weight 0, those
+where log p̃ = −inf included, and when all are, log Ẑ = −inf with ESS/N = 0, never a finite
+stand-in. The weights and log Ẑ are float64. ``output="sde"`` skips it and returns
 the reverse-SDE samples, equally weighted, without a log Z.
 
 Notation (code name -> paper): ``sigma`` -> σ_t, ``num_mc`` -> K, ``mc_score_estimate`` ->
@@ -41,7 +45,8 @@ S_K, ``max_score_norm`` -> the clipping threshold of the estimate, ``buffer`` ->
 λ(t) = σ_t² is a plain mean square).
 
 Cost: every evaluation of the target is counted — K value-and-gradient evaluations per point
-of every inner-loop batch, and one density evaluation per proposal of the log Z estimate.
+of every inner-loop batch, and one density evaluation per trusted proposal of the log Z
+estimate.
 
 Example:
     >>> from genmodels.targets.mixture import GaussianMixture
@@ -81,16 +86,23 @@ from genmodels.targets.unconstrained import unconstrained
 
 __all__ = [
     "FINAL_RESERVE",
+    "LOG_Q_LIMIT_PER_DIM",
     "TIME_SCALE",
     "IDEMSettings",
     "NoisedScoreNet",
     "ReplayBuffer",
     "clip_norm",
+    "importance_log_weights",
     "mc_score_estimate",
     "pf_ode_draws",
     "run_idem",
+    "trusted_draws",
 ]
 
+LOG_Q_LIMIT_PER_DIM = 100.0
+"""|log q| per dimension beyond which a PF-ODE draw's log q is the solver's error, not the
+proposal's density (`trusted_draws`): per coordinate that is a scale of e⁻¹⁰⁰, below float32's
+smallest normal number, or a point far out in the tails of every coordinate at once."""
 FINAL_RESERVE = 0.2
 """Share of a limited budget kept for the final draws and their weights (they always run)."""
 TIME_SCALE = 100.0
@@ -394,6 +406,44 @@ def pf_ode_draws(
     return end["x"], sde.prior_log_prob(z) - r.log_prob, r.nfe
 
 
+def trusted_draws(x: Tensor, log_q: Tensor) -> Tensor:
+    """``[n]`` bool: the PF-ODE draws whose x and log q can be trusted.
+
+    A draw is not when x or log q is not finite, or when |log q| exceeds
+    `LOG_Q_LIMIT_PER_DIM` per dimension: the solve left the region the network was trained on
+    and its log q is the integration's error, not the proposal's density — one such draw with
+    a log q far below the rest would carry all the weight.
+    """
+    limit = LOG_Q_LIMIT_PER_DIM * x.shape[1]
+    return torch.isfinite(x).all(dim=1) & torch.isfinite(log_q) & (log_q.abs() <= limit)
+
+
+def importance_log_weights(
+    density: LogDensity, x: Tensor, log_q: Tensor
+) -> tuple[Tensor, dict[str, int]]:
+    """log w = log p̃(x) − log q(x) in float64 for the PF-ODE draws, and what got weight 0.
+
+    Draws that fail `trusted_draws` get log w = −inf without evaluating the target there;
+    so do draws where log p̃ is −inf (or its dtype's lowest number, `LogDensity`'s stand-in
+    for it) and where log w is NaN or +inf. −inf stays −inf: a finite stand-in would make a
+    run whose weights are all zero report float32's lowest number as log Ẑ, with ESS/N = 1.
+
+    Returns:
+        ``(log_w [n] float64, {"diverged": untrusted draws, "zero_weight": all draws with
+        weight 0, the diverged included})``.
+    """
+    ok = trusted_draws(x, log_q)
+    log_w = torch.full(log_q.shape, -math.inf, dtype=torch.float64, device=log_q.device)
+    if bool(ok.any()):
+        log_p = density.value(x[ok])
+        # `LogDensity.value`'s nan_to_num maps −inf to the dtype's lowest number: undo that
+        log_p = torch.where(log_p <= torch.finfo(log_p.dtype).min, -math.inf, log_p).double()
+        log_w[ok] = log_p - log_q[ok].double()
+    log_w = torch.where(torch.isnan(log_w) | (log_w == math.inf), -math.inf, log_w)
+    zero = int((log_w == -math.inf).sum())
+    return log_w, {"diverged": int((~ok).sum()), "zero_weight": zero}
+
+
 def _output(
     net: NoisedScoreNet,
     model: ScoreModel,
@@ -415,8 +465,7 @@ def _output(
     x, log_q, nfe = pf_ode_draws(
         net, net.sde, z, divergence=settings.divergence, tol=settings.ode_tol, generator=generator
     )
-    log_w = density.value(x) - log_q
-    log_w = torch.nan_to_num(log_w, nan=-math.inf, posinf=-math.inf)  # a diverged draw: 0
+    log_w, counts = importance_log_weights(density, x, log_q)
     log_z, se = log_z_estimate(log_w)
     exact = settings.divergence == "exact" or (
         settings.divergence == "auto" and x.shape[1] <= EXACT_DIVERGENCE_MAX_DIM
@@ -424,7 +473,7 @@ def _output(
     kind = "unbiased Z (importance sampling, PF-ODE proposal)"
     if not exact:
         kind = "importance sampling, PF-ODE proposal with Hutchinson log q (biased)"
-    return x, log_w, log_z, se, kind, {"ode_nfe": nfe}
+    return x, log_w, log_z, se, kind, {"ode_nfe": nfe, **counts}
 
 
 @register_method(
