@@ -10,10 +10,17 @@ import torch
 
 from genmodels.budget import Budget
 from genmodels.catalogue import get_method
-from genmodels.density.idem import IDEMSettings, clip_norm, mc_score_estimate, run_idem
+from genmodels.density.idem import (
+    DEFAULT_SIGMA_MAX,
+    IDEMSettings,
+    clip_norm,
+    mc_score_estimate,
+    run_idem,
+    sigma_max_for,
+)
 from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.mcmc.base import LogDensity
-from genmodels.targets.base import Target
+from genmodels.targets.base import Target, get_target
 
 MU = torch.tensor([2.0, -1.0])
 L = torch.tensor([[1.0, 0.0], [0.8, 0.6]])  # Σ = L Lᵀ = [[1, 0.8], [0.8, 1]]
@@ -210,3 +217,12 @@ def test_all_weights_zero_give_log_z_minus_inf_not_the_float_minimum(monkeypatch
     run = run_idem(Overflowing(), IDEMSettings(**TINY), seed=0)
     assert run.log_z == -math.inf and run.ess == 0.0
     assert run.info["zero_weight"] == 64 and run.info["diverged"] == 0
+
+
+def test_sigma_max_defaults_to_the_targets_spread():
+    funnel = get_target("funnel")  # spread 3
+    assert sigma_max_for(IDEMSettings(), funnel) == 3.0
+    assert sigma_max_for(IDEMSettings(sigma_max=7.0), funnel) == 7.0
+    assert sigma_max_for(IDEMSettings(), Gaussian()) == DEFAULT_SIGMA_MAX  # states no spread
+    with pytest.raises(ConfigError, match="sigma_max"):
+        sigma_max_for(IDEMSettings(sigma_min=5.0), funnel)

@@ -51,8 +51,8 @@ estimate.
 Example:
     >>> from genmodels.targets.mixture import GaussianMixture
     >>> target = GaussianMixture(torch.tensor([[1.0, -1.0]]), 0.5)
-    >>> settings = IDEMSettings(n=200, steps=20, inner_steps=10, batch_size=32, num_mc=8,
-    ...                         samples_per_round=100, sde_steps=20, sigma_max=3.0)
+    >>> settings = IDEMSettings(particles=200, train_steps=20, inner_steps=10, batch_size=32,
+    ...                         num_mc=8, samples_per_round=100, sde_steps=20, sigma_max=3.0)
     >>> run = run_idem(target, settings, seed=0)
     >>> run.x.shape, run.cost.grad_evals == 20 * 32 * 8, run.cost.density_evals
     (torch.Size([200, 2]), True, 200)
@@ -85,6 +85,7 @@ from genmodels.targets.base import Target
 from genmodels.targets.unconstrained import unconstrained
 
 __all__ = [
+    "DEFAULT_SIGMA_MAX",
     "FINAL_RESERVE",
     "LOG_Q_LIMIT_PER_DIM",
     "TIME_SCALE",
@@ -96,6 +97,7 @@ __all__ = [
     "mc_score_estimate",
     "pf_ode_draws",
     "run_idem",
+    "sigma_max_for",
     "trusted_draws",
 ]
 
@@ -103,6 +105,8 @@ LOG_Q_LIMIT_PER_DIM = 100.0
 """|log q| per dimension beyond which a PF-ODE draw's log q is the solver's error, not the
 proposal's density (`trusted_draws`): per coordinate that is a scale of e⁻¹⁰⁰, below float32's
 smallest normal number, or a point far out in the tails of every coordinate at once."""
+DEFAULT_SIGMA_MAX = 50.0
+"""σ_max for a target that states no ``spread`` (`IDEMSettings.sigma_max` = None)."""
 FINAL_RESERVE = 0.2
 """Share of a limited budget kept for the final draws and their weights (they always run)."""
 TIME_SCALE = 100.0
@@ -122,8 +126,11 @@ class IDEMSettings:
         batch_size: buffer points per gradient step.
         num_mc: K, the Monte Carlo draws of each score estimate (K target gradients each).
         sigma_min, sigma_max: the geometric noise range. σ_max must cover the target's
-            spread (the largest distance between its modes, Song & Ermon 2020): the reverse
-            SDE starts from N(0, σ_max² I). The default covers the 2-D 40-mode mixture's box.
+            spread (Song & Ermon 2020): the reverse SDE and the PF-ODE start from
+            N(0, σ_max² I). None (the default): the target's stated ``spread``, else
+            `DEFAULT_SIGMA_MAX`. A σ_max far above the target's scale leaves most of the
+            noise range where S_K is one draw's gradient, and the learned flow misplaces
+            the mass: the measurement behind this default is in benchmarks/README.md (iDEM).
         blend_scale: s of the blend of S_K with Tweedie's form (module docstring); None:
             the paper's estimator. The default suits targets whose modes have unit scale.
         max_score_norm: the estimate S_K is rescaled to this norm where it is longer (the
@@ -146,7 +153,7 @@ class IDEMSettings:
     batch_size: int = 256
     num_mc: int = 100
     sigma_min: float = 0.01
-    sigma_max: float = 50.0
+    sigma_max: float | None = None
     max_score_norm: float | None = 100.0
     blend_scale: float | None = 1.0
     samples_per_round: int = 1000
@@ -166,7 +173,8 @@ class IDEMSettings:
         at_least(self, 1, "samples_per_round", "buffer_size", "sde_steps")
         at_least(self, 0, "depth")
         check_range(self.sigma_min, "sigma_min", gt=0)
-        check_range(self.sigma_max, "sigma_max", gt=self.sigma_min)
+        if self.sigma_max is not None:
+            check_range(self.sigma_max, "sigma_max", gt=self.sigma_min)
         if self.max_score_norm is not None:
             check_range(self.max_score_norm, "max_score_norm", gt=0)
         if self.blend_scale is not None:
@@ -178,6 +186,20 @@ class IDEMSettings:
             raise ConfigError(
                 f"buffer_size ({self.buffer_size}) must hold a batch (batch_size={self.batch_size})"
             )
+
+
+def sigma_max_for(settings: IDEMSettings, target: Target) -> float:
+    """σ_max of a run: the settings', else the target's stated ``spread``, else
+    `DEFAULT_SIGMA_MAX`; it must exceed σ_min."""
+    sigma_max = settings.sigma_max
+    if sigma_max is None:
+        sigma_max = float(getattr(target, "spread", None) or DEFAULT_SIGMA_MAX)
+    if sigma_max <= settings.sigma_min:
+        raise ConfigError(
+            f"sigma_max ({sigma_max}, the target's spread) must exceed sigma_min "
+            f"({settings.sigma_min})"
+        )
+    return sigma_max
 
 
 def clip_norm(v: Tensor, max_norm: float | None) -> Tensor:
@@ -508,7 +530,7 @@ def run_idem(
     device = torch.get_default_device()
     generator = torch.Generator(device).manual_seed(seed)
     density = CountingDensity(view.log_prob, view.event_shape, score_fn=view.score)
-    sde = VESDE(settings.sigma_min, settings.sigma_max)
+    sde = VESDE(settings.sigma_min, sigma_max_for(settings, target))
     with torch.random.fork_rng(devices=[]):  # seeded initial weights, the caller's RNG untouched
         torch.manual_seed(seed)
         net = NoisedScoreNet(view.dim, sde, settings.width, settings.depth).to(device)
