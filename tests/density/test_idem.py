@@ -10,10 +10,17 @@ import torch
 
 from genmodels.budget import Budget
 from genmodels.catalogue import get_method
-from genmodels.density.idem import IDEMSettings, clip_norm, mc_score_estimate, run_idem
+from genmodels.density.idem import (
+    DEFAULT_SIGMA_MAX,
+    IDEMSettings,
+    clip_norm,
+    mc_score_estimate,
+    run_idem,
+    sigma_max_for,
+)
 from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.mcmc.base import LogDensity
-from genmodels.targets.base import Target
+from genmodels.targets.base import Target, get_target
 
 MU = torch.tensor([2.0, -1.0])
 L = torch.tensor([[1.0, 0.0], [0.8, 0.6]])  # Σ = L Lᵀ = [[1, 0.8], [0.8, 1]]
@@ -168,3 +175,54 @@ def test_a_target_without_density_is_not_applicable():
 
     with pytest.raises(NotApplicableError):
         run_idem(SamplesOnly(), IDEMSettings(**TINY))
+
+
+def _exact_draws(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n draws of N(μ, Σ) with their exact log-density: a perfect PF-ODE (log w = log Z)."""
+    x = MU + torch.randn(n, 2, generator=torch.Generator().manual_seed(5)) @ L.T
+    return x, Gaussian().log_prob(x) - LOG_NORMALISER
+
+
+def test_a_diverged_pf_ode_draw_gets_weight_zero(monkeypatch):
+    # a perfect proposal but for three draws: x not finite, log q absurdly low (which alone
+    # would carry all the weight: log w ≈ 1e30), log q not finite; each gets weight 0
+    def draws(score, sde, z, **_):
+        x, log_q = _exact_draws(z.shape[0])
+        x[0] = math.inf
+        log_q[1], log_q[2] = -1e30, math.nan
+        return x, log_q, 1
+
+    monkeypatch.setattr("genmodels.density.idem.pf_ode_draws", draws)
+    run = run_idem(Gaussian(), IDEMSettings(**TINY), seed=0)
+    assert run.info["diverged"] == 3 and run.info["zero_weight"] == 3
+    assert (run.log_w[:3] == -math.inf).all() and torch.isfinite(run.log_w[3:]).all()
+    assert run.log_w.dtype == torch.float64
+    assert run.log_z == pytest.approx(LOG_NORMALISER + math.log(61 / 64), abs=1e-5)
+    assert run.ess == pytest.approx(61 / 64, abs=1e-6)
+    assert run.cost.density_evals == 61  # the target is not evaluated at diverged draws
+
+
+class Overflowing(Gaussian):
+    """log p̃ = −inf at every draw (float32 overflow far out, as the funnel's e^{v/2} at
+    v > 177): `LogDensity` maps −inf to float32's lowest number."""
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return 0 * x.sum(-1) - math.inf  # differentiable, as training needs
+
+
+def test_all_weights_zero_give_log_z_minus_inf_not_the_float_minimum(monkeypatch):
+    monkeypatch.setattr(
+        "genmodels.density.idem.pf_ode_draws", lambda s, sde, z, **_: (*_exact_draws(z.shape[0]), 1)
+    )
+    run = run_idem(Overflowing(), IDEMSettings(**TINY), seed=0)
+    assert run.log_z == -math.inf and run.ess == 0.0
+    assert run.info["zero_weight"] == 64 and run.info["diverged"] == 0
+
+
+def test_sigma_max_defaults_to_the_targets_spread():
+    funnel = get_target("funnel")  # spread 3
+    assert sigma_max_for(IDEMSettings(), funnel) == 3.0
+    assert sigma_max_for(IDEMSettings(sigma_max=7.0), funnel) == 7.0
+    assert sigma_max_for(IDEMSettings(), Gaussian()) == DEFAULT_SIGMA_MAX  # states no spread
+    with pytest.raises(ConfigError, match="sigma_max"):
+        sigma_max_for(IDEMSettings(sigma_min=5.0), funnel)

@@ -32,7 +32,11 @@ are carried by dx/du = −σ² s_θ(x, σ) (u = log σ) from σ_max to σ_min to
 divergence integral, which gives each draw its exact log q (instantaneous change of
 variables); the weights p̃/q give log Ẑ, unbiased for Z with the exact divergence (the
 default up to `EXACT_DIVERGENCE_MAX_DIM` dimensions; beyond, Hutchinson's estimator makes
-log q noisy and Ẑ biased, which ``log_z_kind`` says). ``output="sde"`` skips it and returns
+log q noisy and Ẑ biased, which ``log_z_kind`` says). A draw whose solve diverged (x or
+log q not finite, or |log q| beyond `LOG_Q_LIMIT_PER_DIM` per dimension) gets weight 0 and
+is counted in ``info["diverged"]``; ``info["zero_weight"]`` counts every weight 0, those
+where log p̃ = −inf included, and when all are, log Ẑ = −inf with ESS/N = 0, never a finite
+stand-in. The weights and log Ẑ are float64. ``output="sde"`` skips it and returns
 the reverse-SDE samples, equally weighted, without a log Z.
 
 Notation (code name -> paper): ``sigma`` -> σ_t, ``num_mc`` -> K, ``mc_score_estimate`` ->
@@ -41,13 +45,14 @@ S_K, ``max_score_norm`` -> the clipping threshold of the estimate, ``buffer`` ->
 λ(t) = σ_t² is a plain mean square).
 
 Cost: every evaluation of the target is counted — K value-and-gradient evaluations per point
-of every inner-loop batch, and one density evaluation per proposal of the log Z estimate.
+of every inner-loop batch, and one density evaluation per trusted proposal of the log Z
+estimate.
 
 Example:
     >>> from genmodels.targets.mixture import GaussianMixture
     >>> target = GaussianMixture(torch.tensor([[1.0, -1.0]]), 0.5)
-    >>> settings = IDEMSettings(n=200, steps=20, inner_steps=10, batch_size=32, num_mc=8,
-    ...                         samples_per_round=100, sde_steps=20, sigma_max=3.0)
+    >>> settings = IDEMSettings(particles=200, train_steps=20, inner_steps=10, batch_size=32,
+    ...                         num_mc=8, samples_per_round=100, sde_steps=20, sigma_max=3.0)
     >>> run = run_idem(target, settings, seed=0)
     >>> run.x.shape, run.cost.grad_evals == 20 * 32 * 8, run.cost.density_evals
     (torch.Size([200, 2]), True, 200)
@@ -80,17 +85,28 @@ from genmodels.targets.base import Target
 from genmodels.targets.unconstrained import unconstrained
 
 __all__ = [
+    "DEFAULT_SIGMA_MAX",
     "FINAL_RESERVE",
+    "LOG_Q_LIMIT_PER_DIM",
     "TIME_SCALE",
     "IDEMSettings",
     "NoisedScoreNet",
     "ReplayBuffer",
     "clip_norm",
+    "importance_log_weights",
     "mc_score_estimate",
     "pf_ode_draws",
     "run_idem",
+    "sigma_max_for",
+    "trusted_draws",
 ]
 
+LOG_Q_LIMIT_PER_DIM = 100.0
+"""|log q| per dimension beyond which a PF-ODE draw's log q is the solver's error, not the
+proposal's density (`trusted_draws`): per coordinate that is a scale of e⁻¹⁰⁰, below float32's
+smallest normal number, or a point far out in the tails of every coordinate at once."""
+DEFAULT_SIGMA_MAX = 50.0
+"""σ_max for a target that states no ``spread`` (`IDEMSettings.sigma_max` = None)."""
 FINAL_RESERVE = 0.2
 """Share of a limited budget kept for the final draws and their weights (they always run)."""
 TIME_SCALE = 100.0
@@ -110,8 +126,11 @@ class IDEMSettings:
         batch_size: buffer points per gradient step.
         num_mc: K, the Monte Carlo draws of each score estimate (K target gradients each).
         sigma_min, sigma_max: the geometric noise range. σ_max must cover the target's
-            spread (the largest distance between its modes, Song & Ermon 2020): the reverse
-            SDE starts from N(0, σ_max² I). The default covers the 2-D 40-mode mixture's box.
+            spread (Song & Ermon 2020): the reverse SDE and the PF-ODE start from
+            N(0, σ_max² I). None (the default): the target's stated ``spread``, else
+            `DEFAULT_SIGMA_MAX`. A σ_max far above the target's scale leaves most of the
+            noise range where S_K is one draw's gradient, and the learned flow misplaces
+            the mass: the measurement behind this default is in benchmarks/README.md (iDEM).
         blend_scale: s of the blend of S_K with Tweedie's form (module docstring); None:
             the paper's estimator. The default suits targets whose modes have unit scale.
         max_score_norm: the estimate S_K is rescaled to this norm where it is longer (the
@@ -134,7 +153,7 @@ class IDEMSettings:
     batch_size: int = 256
     num_mc: int = 100
     sigma_min: float = 0.01
-    sigma_max: float = 50.0
+    sigma_max: float | None = None
     max_score_norm: float | None = 100.0
     blend_scale: float | None = 1.0
     samples_per_round: int = 1000
@@ -154,7 +173,8 @@ class IDEMSettings:
         at_least(self, 1, "samples_per_round", "buffer_size", "sde_steps")
         at_least(self, 0, "depth")
         check_range(self.sigma_min, "sigma_min", gt=0)
-        check_range(self.sigma_max, "sigma_max", gt=self.sigma_min)
+        if self.sigma_max is not None:
+            check_range(self.sigma_max, "sigma_max", gt=self.sigma_min)
         if self.max_score_norm is not None:
             check_range(self.max_score_norm, "max_score_norm", gt=0)
         if self.blend_scale is not None:
@@ -166,6 +186,20 @@ class IDEMSettings:
             raise ConfigError(
                 f"buffer_size ({self.buffer_size}) must hold a batch (batch_size={self.batch_size})"
             )
+
+
+def sigma_max_for(settings: IDEMSettings, target: Target) -> float:
+    """σ_max of a run: the settings', else the target's stated ``spread``, else
+    `DEFAULT_SIGMA_MAX`; it must exceed σ_min."""
+    sigma_max = settings.sigma_max
+    if sigma_max is None:
+        sigma_max = float(getattr(target, "spread", None) or DEFAULT_SIGMA_MAX)
+    if sigma_max <= settings.sigma_min:
+        raise ConfigError(
+            f"sigma_max ({sigma_max}, the target's spread) must exceed sigma_min "
+            f"({settings.sigma_min})"
+        )
+    return sigma_max
 
 
 def clip_norm(v: Tensor, max_norm: float | None) -> Tensor:
@@ -394,6 +428,44 @@ def pf_ode_draws(
     return end["x"], sde.prior_log_prob(z) - r.log_prob, r.nfe
 
 
+def trusted_draws(x: Tensor, log_q: Tensor) -> Tensor:
+    """``[n]`` bool: the PF-ODE draws whose x and log q can be trusted.
+
+    A draw is not when x or log q is not finite, or when |log q| exceeds
+    `LOG_Q_LIMIT_PER_DIM` per dimension: the solve left the region the network was trained on
+    and its log q is the integration's error, not the proposal's density — one such draw with
+    a log q far below the rest would carry all the weight.
+    """
+    limit = LOG_Q_LIMIT_PER_DIM * x.shape[1]
+    return torch.isfinite(x).all(dim=1) & torch.isfinite(log_q) & (log_q.abs() <= limit)
+
+
+def importance_log_weights(
+    density: LogDensity, x: Tensor, log_q: Tensor
+) -> tuple[Tensor, dict[str, int]]:
+    """log w = log p̃(x) − log q(x) in float64 for the PF-ODE draws, and what got weight 0.
+
+    Draws that fail `trusted_draws` get log w = −inf without evaluating the target there;
+    so do draws where log p̃ is −inf (or its dtype's lowest number, `LogDensity`'s stand-in
+    for it) and where log w is NaN or +inf. −inf stays −inf: a finite stand-in would make a
+    run whose weights are all zero report float32's lowest number as log Ẑ, with ESS/N = 1.
+
+    Returns:
+        ``(log_w [n] float64, {"diverged": untrusted draws, "zero_weight": all draws with
+        weight 0, the diverged included})``.
+    """
+    ok = trusted_draws(x, log_q)
+    log_w = torch.full(log_q.shape, -math.inf, dtype=torch.float64, device=log_q.device)
+    if bool(ok.any()):
+        log_p = density.value(x[ok])
+        # `LogDensity.value`'s nan_to_num maps −inf to the dtype's lowest number: undo that
+        log_p = torch.where(log_p <= torch.finfo(log_p.dtype).min, -math.inf, log_p).double()
+        log_w[ok] = log_p - log_q[ok].double()
+    log_w = torch.where(torch.isnan(log_w) | (log_w == math.inf), -math.inf, log_w)
+    zero = int((log_w == -math.inf).sum())
+    return log_w, {"diverged": int((~ok).sum()), "zero_weight": zero}
+
+
 def _output(
     net: NoisedScoreNet,
     model: ScoreModel,
@@ -415,8 +487,7 @@ def _output(
     x, log_q, nfe = pf_ode_draws(
         net, net.sde, z, divergence=settings.divergence, tol=settings.ode_tol, generator=generator
     )
-    log_w = density.value(x) - log_q
-    log_w = torch.nan_to_num(log_w, nan=-math.inf, posinf=-math.inf)  # a diverged draw: 0
+    log_w, counts = importance_log_weights(density, x, log_q)
     log_z, se = log_z_estimate(log_w)
     exact = settings.divergence == "exact" or (
         settings.divergence == "auto" and x.shape[1] <= EXACT_DIVERGENCE_MAX_DIM
@@ -424,7 +495,7 @@ def _output(
     kind = "unbiased Z (importance sampling, PF-ODE proposal)"
     if not exact:
         kind = "importance sampling, PF-ODE proposal with Hutchinson log q (biased)"
-    return x, log_w, log_z, se, kind, {"ode_nfe": nfe}
+    return x, log_w, log_z, se, kind, {"ode_nfe": nfe, **counts}
 
 
 @register_method(
@@ -459,7 +530,7 @@ def run_idem(
     device = torch.get_default_device()
     generator = torch.Generator(device).manual_seed(seed)
     density = CountingDensity(view.log_prob, view.event_shape, score_fn=view.score)
-    sde = VESDE(settings.sigma_min, settings.sigma_max)
+    sde = VESDE(settings.sigma_min, sigma_max_for(settings, target))
     with torch.random.fork_rng(devices=[]):  # seeded initial weights, the caller's RNG untouched
         torch.manual_seed(seed)
         net = NoisedScoreNet(view.dim, sde, settings.width, settings.depth).to(device)
