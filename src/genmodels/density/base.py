@@ -43,6 +43,7 @@ __all__ = [
     "CountingDensity",
     "WeightedSamples",
     "ess_fraction",
+    "log_weights",
     "log_z_estimate",
     "reference_scale",
     "systematic_resample",
@@ -53,6 +54,23 @@ def _check_log_w(log_w: Tensor) -> Tensor:
     if log_w.ndim != 1 or log_w.numel() == 0:
         raise InvalidInputError(f"log_w must be a non-empty [n] tensor, got {list(log_w.shape)}")
     return log_w.detach().double()
+
+
+def log_weights(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """log w = log p̃ − log q in float64, with a zero weight (−inf) where log p̃ is −inf or
+    its dtype's lowest number (`genmodels.mcmc.base.LogDensity`'s stand-in for −inf) and
+    where log w is NaN. −inf must stay −inf: a finite stand-in would make a run whose weights
+    are all zero report that number as log Ẑ, with ESS/N = 1.
+
+    Example:
+        >>> lp = torch.tensor([0.0, torch.finfo(torch.float32).min, float("nan")])
+        >>> log_weights(lp, torch.zeros(3)).tolist()
+        [0.0, -inf, -inf]
+    """
+    lowest = torch.finfo(log_p.dtype).min if log_p.is_floating_point() else -math.inf
+    log_p = torch.where(log_p <= lowest, -math.inf, log_p.detach()).double()
+    log_w = log_p - log_q.detach().double()
+    return torch.where(torch.isnan(log_w), -math.inf, log_w)
 
 
 def log_z_estimate(log_w: Tensor) -> tuple[float, float]:

@@ -72,7 +72,7 @@ from torch import Tensor, nn
 from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
-from genmodels.density.base import CountingDensity, WeightedSamples, log_z_estimate
+from genmodels.density.base import CountingDensity, WeightedSamples, log_weights, log_z_estimate
 from genmodels.diffusion.draws import noise_like
 from genmodels.diffusion.likelihood import EXACT_DIVERGENCE_MAX_DIM, pf_ode_log_prob
 from genmodels.diffusion.model import check_choices
@@ -446,9 +446,8 @@ def importance_log_weights(
     """log w = log p̃(x) − log q(x) in float64 for the PF-ODE draws, and what got weight 0.
 
     Draws that fail `trusted_draws` get log w = −inf without evaluating the target there;
-    so do draws where log p̃ is −inf (or its dtype's lowest number, `LogDensity`'s stand-in
-    for it) and where log w is NaN or +inf. −inf stays −inf: a finite stand-in would make a
-    run whose weights are all zero report float32's lowest number as log Ẑ, with ESS/N = 1.
+    so do draws where log w is +inf, and those `base.log_weights` gives weight 0 (log p̃ −inf
+    or its stand-in, log w NaN).
 
     Returns:
         ``(log_w [n] float64, {"diverged": untrusted draws, "zero_weight": all draws with
@@ -457,11 +456,8 @@ def importance_log_weights(
     ok = trusted_draws(x, log_q)
     log_w = torch.full(log_q.shape, -math.inf, dtype=torch.float64, device=log_q.device)
     if bool(ok.any()):
-        log_p = density.value(x[ok])
-        # `LogDensity.value`'s nan_to_num maps −inf to the dtype's lowest number: undo that
-        log_p = torch.where(log_p <= torch.finfo(log_p.dtype).min, -math.inf, log_p).double()
-        log_w[ok] = log_p - log_q[ok].double()
-    log_w = torch.where(torch.isnan(log_w) | (log_w == math.inf), -math.inf, log_w)
+        log_w[ok] = log_weights(density.value(x[ok]), log_q[ok])
+    log_w = torch.where(log_w == math.inf, -math.inf, log_w)
     zero = int((log_w == -math.inf).sum())
     return log_w, {"diverged": int((~ok).sum()), "zero_weight": zero}
 

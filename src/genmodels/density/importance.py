@@ -54,7 +54,7 @@ from torch import Tensor
 from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
-from genmodels.density.base import Cost, WeightedSamples, log_z_estimate
+from genmodels.density.base import Cost, WeightedSamples, log_weights, log_z_estimate
 from genmodels.diffusion.draws import model_tensor, noise_like
 from genmodels.diffusion.likelihood import EXACT_DIVERGENCE_MAX_DIM, solve_with_divergence
 from genmodels.diffusion.model import DiffusionModel
@@ -101,8 +101,8 @@ class Proposal(Protocol):
 def _weigh(
     target_log_prob: Callable[[Tensor], Tensor], proposal: Proposal, n: int, generator: Any
 ) -> tuple[Tensor, Tensor]:
-    """One chunk: ``n`` draws and their log w = log p̃ − log q (float64; NaN → −inf, a zero
-    weight: a point where the target is undefined carries no mass)."""
+    """One chunk: ``n`` draws and their log w = log p̃ − log q (`base.log_weights`: a point
+    where the target is undefined or zero carries no mass)."""
     x, log_q = proposal.sample_and_log_prob(n, generator)
     with torch.no_grad():
         log_p = target_log_prob(x)
@@ -111,8 +111,7 @@ def _weigh(
             f"log p̃ and log q must be [{n}] for {n} draws, got {list(log_p.shape)} and "
             f"{list(log_q.shape)}"
         )
-    log_w = log_p.detach().double() - log_q.detach().double()
-    return x.detach(), torch.nan_to_num(log_w, nan=-math.inf, posinf=math.inf, neginf=-math.inf)
+    return x.detach(), log_weights(log_p, log_q)
 
 
 def importance_sample(
