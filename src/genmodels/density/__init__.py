@@ -16,6 +16,7 @@ from genmodels.density.base import (
     reference_scale,
     systematic_resample,
 )
+from genmodels.density.fab import FABSettings, run_fab
 from genmodels.density.idem import IDEMSettings, run_idem
 from genmodels.density.importance import (
     FlowISSettings,
@@ -38,6 +39,7 @@ __all__ = [
     "Cost",
     "CountingDensity",
     "DDSSettings",
+    "FABSettings",
     "FlowISSettings",
     "FlowProposal",
     "GaussianProposal",
@@ -58,6 +60,7 @@ __all__ = [
     "reference_scale",
     "run_ais",
     "run_dds",
+    "run_fab",
     "run_flow_is",
     "run_idem",
     "run_pis",
