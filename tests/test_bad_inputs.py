@@ -132,6 +132,8 @@ def _write_bad_toml(d: Path) -> None:
     (d / "compare_bad.toml").write_text("[compare]\nno_such_key = 1\n")
     for name, options in SOLVER_OPTIONS.items():  # a solver option's value, typo'd or out of range
         (d / f"solver_{name}.toml").write_text(f"[methods.ddpm.sample]\n{options}\n")
+    for name, options in FAB_SETTINGS.items():  # a FABSettings field out of range
+        (d / f"fab_{name}.toml").write_text(f"[methods.fab]\n{options}\n")
 
 
 def _tampered_runs(run: Path, d: Path) -> None:
@@ -569,6 +571,28 @@ SOLVER_OPTIONS = {
     "steps_per_level": 'sampler = "annealed_langevin"\nsteps_per_level = 0',
 }
 
+# FABSettings (genmodels.density.fab): each field it validates, out of range
+FAB_SETTINGS = {
+    "iterations": "iterations = -1",
+    "batch_size": "batch_size = 1",
+    "updates": "updates_per_pass = 0",
+    "temperatures": "temperatures = 0",
+    "moves": "moves = 0",
+    "step_size": "step_size = 0.0",
+    "target_accept": "target_accept = 1.0",
+    "buffer_min": "batch_size = 64\nbuffer_min = 10",
+    "buffer_size": "buffer_min = 256\nbuffer_size = 256",
+    "w_adjust_clip": "w_adjust_clip = 0.0",
+    "lr": "lr = -1e-3",
+    "grad_clip": "grad_clip = 0.0",
+    "kernel": 'kernel = "nuts"',
+    "kernel_options": "[methods.fab.kernel_options]\nno_such_option = 1",
+    "flow_kind": 'flow_kind = "glow"',
+    "transforms": "transforms = 0",
+    "reference_scale": "reference_scale = -1.0",
+    "particles": "particles = 0",
+}
+
 _C = ("compare", "--target", "two_moons", "--out", "{out}", "--quiet")
 COMPARE = [
     _case("compare", "--target", "no_such_target", "--methods", "flow", "--out", "{out}"),
@@ -584,6 +608,21 @@ COMPARE = [
     *(
         _case(*_C, "--methods", "ddpm", "--config", f"{{solver_{name}.toml}}")
         for name in SOLVER_OPTIONS
+    ),
+    *(
+        _case(
+            "compare",
+            "--target",
+            "gmm40_2d",
+            "--methods",
+            "fab",
+            "--out",
+            "{out}",
+            "--quiet",
+            "--config",
+            f"{{fab_{name}.toml}}",
+        )  # fmt: skip
+        for name in FAB_SETTINGS
     ),
     _case(*_C, "--budget-seconds", "soon"),
     _case(*_C, "--n-samples", "many"),

@@ -21,6 +21,8 @@ DENSITY_SHORT: dict[str, dict] = {
     "smc": {"particles": 200, "populations": 2, "moves": 2},
     "ais": {"particles": 200, "temperatures": 20},
     "flow_is": {"particles": 500, "fit": {"steps": 50}},
+    "fab": {"particles": 500, "iterations": 3, "batch_size": 32, "buffer_min": 64,
+            "temperatures": 3, "transforms": 2, "hidden": 16},
     "dds": {"particles": 256, "train_steps": 20, "time_steps": 8},
     "pis": {"particles": 256, "train_steps": 20, "time_steps": 8},
     "idem": {"particles": 200, "train_steps": 10, "inner_steps": 5, "num_mc": 8,
