@@ -621,7 +621,7 @@ COMPARE = [
             "--quiet",
             "--config",
             f"{{fab_{name}.toml}}",
-        )  # fmt: skip
+        )
         for name in FAB_SETTINGS
     ),
     _case(*_C, "--budget-seconds", "soon"),
