@@ -8,7 +8,8 @@ unbiased and its se honest), the fraction of seeds within 3 se, target evaluatio
 (process) seconds per run on one thread.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/smc_ais_logz.py \\
-        [--seeds 10] [--targets funnel,...] [--methods smc,ais] [--set smc.moves=10 ...]
+        [--seeds 10] [--first-seed 0] [--targets funnel,...] [--methods smc,ais] \\
+        [--set smc.moves=10 ...]
 
 ``--set method.field=value`` overrides a default (values parsed as TOML: ``smc.kernel="hmc"``).
 """
@@ -41,13 +42,14 @@ def overrides(items: list[str]) -> dict[str, dict]:
     return out
 
 
-def measure(name: str, method: str, changes: dict, seeds: int) -> dict:
-    """Run ``method`` at its defaults (plus ``changes``) on ``name`` for ``seeds`` seeds."""
+def measure(name: str, method: str, changes: dict, seeds: int, first: int = 0) -> dict:
+    """Run ``method`` at its defaults (plus ``changes``) on ``name`` for seeds ``first``,
+    ``first + 1``, ... (``seeds`` of them)."""
     target = get_target(name)
     spec = get_method(method, "density")
     settings = replace(spec.settings(), **changes)
     delta, se, cpu, evals = [], [], [], []
-    for seed in range(seeds):
+    for seed in range(first, first + seeds):
         t0 = time.process_time()
         ws = spec.build(target, settings, seed=seed)
         cpu.append(time.process_time() - t0)
@@ -70,6 +72,7 @@ def measure(name: str, method: str, changes: dict, seeds: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--methods", default="smc,ais")
     p.add_argument("--set", nargs="*", default=[], metavar="METHOD.FIELD=VALUE")
@@ -83,7 +86,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.targets.split(","):
         for method in args.methods.split(","):
-            r = measure(name, method, changes.get(method, {}), args.seeds)
+            r = measure(name, method, changes.get(method, {}), args.seeds, args.first_seed)
             within = f"{round(r['within'] * args.seeds)}/{args.seeds}"
             print(
                 f"| {name} | {method} | {r['mean']:+.3f} | {r['sd']:.3f} | {r['se']:.3f} "

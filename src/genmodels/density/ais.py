@@ -76,6 +76,9 @@ class AISSettings:
         step_jitter: each move's step size is ε·exp(j·(2u − 1)), u ~ U(0, 1) per particle
             (a random step independent of the state keeps the kernel π-invariant; it lets
             particles in narrow regions make some accepted moves). 0: no jitter.
+        local_step: centre each move's jittered step on the particle's local scale, as in
+            `genmodels.density.SMCSettings` (off by default: measured no better for AIS's one
+            move per temperature).
         reference, reference_scale: the reference q, as in `genmodels.density.SMCSettings`.
         kernel_options: the kernel's own fields (``{"num_steps": 5}`` for HMC).
     """
@@ -91,6 +94,7 @@ class AISSettings:
     adapt: bool = True
     precondition: bool = True
     step_jitter: float = 3.0
+    local_step: bool = False
     reference: Literal["auto", "gaussian"] = "auto"
     reference_scale: float | None = None
     kernel_options: dict[str, Any] = field(default_factory=dict)
@@ -182,7 +186,7 @@ def run_ais(
         p, accept, moved = move(
             path, p, beta_rows, settings.kernel, moves=settings.moves, step_size=step,
             inverse_mass=inv_mass, generator=g, options=settings.kernel_options,
-            jitter=settings.step_jitter,
+            jitter=settings.step_jitter, local=settings.local_step,
         )  # fmt: skip
         cost = cost + moved
         accepts.append(float(accept.mean()))

@@ -102,6 +102,11 @@ class SMCSettings:
         step_jitter: each move's step size is ε·exp(j·(2u − 1)), u ~ U(0, 1) per particle
             (a random step independent of the state keeps the kernel π-invariant; it lets
             particles in narrow regions, a funnel's neck, make some accepted moves).
+        local_step: centre that jittered step on each particle's local scale, √d over the
+            norm of its preconditioned gradient (capped at 1; a funnel's neck, where the
+            bulk's step is always rejected, gets steps on its own scale), with the reverse
+            check that keeps the moves π-invariant (`genmodels.density.tempering.LocalStep`).
+            No extra evaluations; off when ``step_jitter`` is 0 or the kernel is ``rwmh``.
         kernel_options: the kernel's own fields (``{"num_steps": 5}`` for HMC).
     """
 
@@ -119,6 +124,7 @@ class SMCSettings:
     max_step: float = 0.02
     max_temperatures: int = 1000
     step_jitter: float = 3.0
+    local_step: bool = True
     kernel_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -260,7 +266,7 @@ def _move(
     moved, accept, cost = move(
         path, run.p.select(rows), beta, settings.kernel, moves=settings.moves,
         step_size=step, inverse_mass=inv_mass, generator=g, options=settings.kernel_options,
-        jitter=settings.step_jitter,
+        jitter=settings.step_jitter, local=settings.local_step,
     )  # fmt: skip
     run.p.assign(rows, moved)
     run.cost = run.cost + cost

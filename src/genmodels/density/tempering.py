@@ -277,6 +277,7 @@ def move(
     generator: torch.Generator,
     options: dict[str, Any],
     jitter: float = 0.0,
+    local: bool = False,
 ) -> tuple[Particles, Tensor, Cost]:
     """``moves`` transitions of the chain kernel ``kernel`` on π_β from ``p``.
 
@@ -284,6 +285,11 @@ def move(
         beta, step_size: per row ``[rows]``; inverse_mass: ``[rows, d]`` or None.
         options: the kernel's own options (``num_steps`` for HMC); eager by default, since
             the density changes with every temperature (a compiled graph would be rebuilt).
+        jitter: each transition's step is ε(x)·exp(j·(2u − 1)), u ~ U(0, 1) per row.
+        local: ε(x) = ``step_size`` · `local_step_scale` (x) rather than ``step_size``, with
+            the reverse check that keeps the kernel π_β-invariant (`LocalStep`); ignored
+            for a gradient-free kernel or ``jitter`` = 0 (a window of one point would undo
+            every move).
 
     Returns:
         ``(particles, mean acceptance probability per row [rows], cost)``.
@@ -292,19 +298,88 @@ def move(
     eager = {"compile": False} if "compile" in {f.name for f in fields(cls)} else {}
     density = path.density(beta)
     state = path.chain_state(p, beta)
+    steps = LocalStep(step_size, inverse_mass, jitter, local and state.grad is not None)
     accept = torch.zeros_like(beta, dtype=torch.float64)
     evals = 0
     uses_gradient = True
     for _ in range(moves):
-        u = torch.rand(step_size.shape, generator=generator, device=step_size.device)
-        eps = step_size * torch.exp(jitter * (2 * u - 1)).to(step_size.dtype)
+        eps = steps.draw(state, generator)
         k = cls(density, eps, inverse_mass, **{**eager, **options})
         uses_gradient = k.uses_gradient
-        state, info = k.step(state, generator)
-        accept += torch.nan_to_num(info.accept_prob.double(), nan=0.0)
+        proposed, info = k.step(state, generator)
+        state, kept = steps.check(state, proposed, info.accepted, eps)
+        accept += torch.nan_to_num(info.accept_prob.double(), nan=0.0) * kept
         evals += int(info.num_grad_evals.sum())
     cost = Cost(grad_evals=evals) if uses_gradient else Cost(density_evals=evals)
     return path.particles(state, beta), accept / max(moves, 1), cost
+
+
+def local_step_scale(grad: Tensor, inverse_mass: Tensor | None) -> Tensor:
+    """min(1, √d / ‖M^(−1/2) ∇ log π‖) per row ``[rows]``: √d over the norm of the
+    gradient preconditioned by the diagonal M⁻¹ = ``inverse_mass``.
+
+    For a Gaussian of scale s the gradient's norm at a typical point is √d / s, so this is
+    the local scale relative to the preconditioner's: about 1 in the bulk, e^(v/2) / σ in a
+    funnel's neck at v, where a step fit for the bulk is always rejected. It is capped at 1
+    (near a mode the gradient vanishes and says nothing about the scale).
+    """
+    g = grad.double()
+    if inverse_mass is not None:
+        g = g * inverse_mass.double().sqrt()
+    ratio = math.sqrt(g.shape[-1]) / g.norm(dim=-1)
+    return torch.nan_to_num(ratio, nan=1.0).clamp(max=1.0)
+
+
+class LocalStep:
+    """The step sizes of `move`'s transitions, optionally locally scaled.
+
+    Without ``local``: ε = ε₀·exp(j·(2u − 1)), a random step independent of the state, which
+    keeps any π-invariant kernel π-invariant. With ``local``: ε is drawn log-uniformly on the
+    window W(x) = [ε̂(x)e^(−j), ε̂(x)e^(j)] around ε̂(x) = ε₀·`local_step_scale` (x), so a
+    particle in a narrow region (a funnel's neck) takes steps on its own scale. A step size
+    that depends on the state is π-invariant when the move to x' is also accepted only if ε
+    lies in x'’s window W(x') (the Gibbs self-tuning argument of Bou-Rabee, Carpenter &
+    Marsden 2024, "GIST", with the step drawn from a window as in Biron-Lattes et al. 2024,
+    "autoMALA"): with p(ε | x) = 1[ε ∈ W(x)] / (2jε), p(ε | x)·1[ε ∈ W(x')] is symmetric in
+    x and x', so detailed balance of the kernel at fixed ε carries over. The check uses the
+    gradient at x', which the kernel has already computed: no extra evaluation.
+    """
+
+    def __init__(
+        self, step_size: Tensor, inverse_mass: Tensor | None, jitter: float, local: bool
+    ) -> None:
+        self.step_size, self.inverse_mass = step_size, inverse_mass
+        self.jitter, self.local = jitter, local and jitter > 0
+
+    def centre(self, state: ChainState) -> Tensor:
+        """ε̂(x) per row."""
+        if not self.local:
+            return self.step_size
+        scale = local_step_scale(state.grad, self.inverse_mass)
+        return self.step_size * scale.to(self.step_size.dtype)
+
+    def draw(self, state: ChainState, generator: torch.Generator) -> Tensor:
+        """ε per row, log-uniform on W(x)."""
+        step = self.step_size
+        u = torch.rand(step.shape, generator=generator, device=step.device)
+        return self.centre(state) * torch.exp(self.jitter * (2 * u - 1)).to(step.dtype)
+
+    def check(
+        self, state: ChainState, proposed: ChainState, accepted: Tensor, eps: Tensor
+    ) -> tuple[ChainState, Tensor]:
+        """The proposed state where ε ∈ W(x') (or the kernel rejected), else ``state``; and
+        ``[rows]`` float64 1 where the window check passed."""
+        if not self.local:
+            return proposed, torch.ones_like(eps, dtype=torch.float64)
+        slack = (eps.double().log() - self.centre(proposed).double().log()).abs()
+        kept = slack <= self.jitter
+        back = accepted & ~kept
+        state = ChainState(
+            torch.where(back[:, None], state.position, proposed.position),
+            torch.where(back, state.log_prob, proposed.log_prob),
+            torch.where(back[:, None], state.grad, proposed.grad),
+        )
+        return state, (kept | ~accepted).double()
 
 
 def adapt_step_size(step: Tensor, accept: Tensor, target: float) -> Tensor:
