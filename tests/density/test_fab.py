@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from density_targets import LOG_Z, ShiftedGaussian
 from genmodels.budget import Budget
 from genmodels.catalogue import get_method
 from genmodels.density import FABSettings, FlowISSettings, run_fab, run_flow_is
@@ -19,27 +20,6 @@ from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.hybrids.flow_fit import FlowFitConfig
 from genmodels.targets.base import Target
 from genmodels.targets.mixture import GaussianMixture
-
-LOG_Z = 1.7  # the Gaussian test target's log normaliser
-
-
-class ShiftedGaussian(Target):
-    """N(μ, Σ) with a non-standard mean and correlation, times e^{1.7}; it counts the rows it
-    is evaluated on, the check on the method's own `Cost`."""
-
-    kind = "posterior"
-    event_shape = (2,)
-
-    def __init__(self) -> None:
-        self.mean = torch.tensor([1.5, -1.0])
-        self.cov = torch.tensor([[1.0, 0.6], [0.6, 0.8]])
-        self.rows = 0
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        self.rows += x.shape[0]
-        dist = torch.distributions.MultivariateNormal(self.mean.to(x), self.cov.to(x))
-        return dist.log_prob(x) + LOG_Z
-
 
 SMALL = {"batch_size": 64, "buffer_min": 128, "temperatures": 4, "transforms": 3,
          "hidden": 32, "particles": 4000, "reference_scale": 2.0}  # fmt: skip

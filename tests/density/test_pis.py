@@ -10,33 +10,13 @@ import pytest
 import torch
 from torch.distributions import constraints
 
+from density_targets import LOG_Z, ShiftedGaussian
 from genmodels.budget import Budget
 from genmodels.catalogue import get_method
 from genmodels.density.pis import DDSSettings, PISSettings, run_dds, run_pis
 from genmodels.errors import ConfigError, NotApplicableError
 from genmodels.targets.base import Target
 from genmodels.targets.constraints import ParamBlock
-
-LOG_Z = 1.7  # the test target's log normaliser
-
-
-class ShiftedGaussian(Target):
-    """N(μ, Σ) with a non-standard mean and correlation, times e^{1.7} (so Z = e^{1.7}); it
-    counts the rows it is evaluated on, the check on the sampler's own `Cost`."""
-
-    kind = "posterior"
-    event_shape = (2,)
-
-    def __init__(self) -> None:
-        self.mean = torch.tensor([1.5, -1.0])
-        self.cov = torch.tensor([[1.0, 0.6], [0.6, 0.8]])
-        self.rows = 0
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        self.rows += x.shape[0]
-        dist = torch.distributions.MultivariateNormal(self.mean.to(x), self.cov.to(x))
-        return dist.log_prob(x) + LOG_Z
-
 
 SHORT = {"train_steps": 200, "batch_size": 64, "time_steps": 16, "particles": 4000, "lr": 3e-3}
 
