@@ -40,6 +40,7 @@ from genmodels.samples import Samples
 
 __all__ = [
     "Cost",
+    "CountedLogProb",
     "CountingDensity",
     "WeightedSamples",
     "ess_fraction",
@@ -146,6 +147,26 @@ def reference_scale(given: float | None, target: Any) -> float:
     if given is not None:
         return float(given)
     return float(getattr(target, "spread", None) or 1.0)
+
+
+class CountedLogProb:
+    """log p̃ with every row it is evaluated on counted in ``cost``: rows of a call whose
+    input carries gradients are gradient evaluations (a loss backpropagates through log p̃,
+    or a kernel takes ∇ log p̃), the others density evaluations. It wraps the function
+    itself, for code that calls log p̃ inside its own densities or losses (a reverse-KL fit,
+    FAB's tempered path), where `CountingDensity`'s ``value`` is never reached."""
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], event_shape: tuple[int, ...]) -> None:
+        self.fn, self.event_shape = fn, tuple(event_shape)
+        self.cost = Cost()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        rows = int(x.reshape(-1, *self.event_shape).shape[0])
+        if torch.is_grad_enabled() and x.requires_grad:
+            self.cost.grad_evals += rows
+        else:
+            self.cost.density_evals += rows
+        return self.fn(x)
 
 
 class CountingDensity(LogDensity):

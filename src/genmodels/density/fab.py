@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,7 +51,7 @@ from torch import Tensor
 from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
-from genmodels.density.base import Cost, WeightedSamples, reference_scale
+from genmodels.density.base import Cost, CountedLogProb, WeightedSamples, reference_scale
 from genmodels.density.importance import DEFAULT_BATCH_SIZE, FlowProposal, importance_sample
 from genmodels.density.tempering import (
     MoveKernel,
@@ -159,22 +159,6 @@ class FlowReference:
 
     def log_prob(self, x: Tensor) -> Tensor:
         return self.flow.log_prob(x)
-
-
-class CountedLogProb:
-    """log p̃ with every row it is evaluated on counted: rows of a call whose input carries
-    gradients are gradient evaluations, the others density evaluations."""
-
-    def __init__(self, fn: Callable[[Tensor], Tensor]) -> None:
-        self.fn = fn
-        self.cost = Cost()
-
-    def __call__(self, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled() and x.requires_grad:
-            self.cost.grad_evals += int(x.shape[0])
-        else:
-            self.cost.density_evals += int(x.shape[0])
-        return self.fn(x)
 
 
 class _P2OverQPath(TemperedPath):
@@ -392,7 +376,7 @@ def run_fab(
     flow = build_flow(view, settings, seed)
     device = model_tensor(flow).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    log_p = CountedLogProb(view.log_prob)
+    log_p = CountedLogProb(view.log_prob, tuple(view.event_shape))
     train_budget = budget.share(budget.remaining() * (1.0 - SAMPLING_RESERVE))
     info = train_fab(flow, log_p, settings, generator, train_budget)
     train_seconds = time.perf_counter() - start

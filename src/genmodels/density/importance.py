@@ -54,7 +54,13 @@ from torch import Tensor
 from genmodels.budget import Budget
 from genmodels.catalogue import register_method
 from genmodels.checks import at_least, check_range
-from genmodels.density.base import Cost, WeightedSamples, log_weights, log_z_estimate
+from genmodels.density.base import (
+    Cost,
+    CountedLogProb,
+    WeightedSamples,
+    log_weights,
+    log_z_estimate,
+)
 from genmodels.diffusion.draws import model_tensor, noise_like
 from genmodels.diffusion.likelihood import EXACT_DIVERGENCE_MAX_DIM, solve_with_divergence
 from genmodels.diffusion.model import DiffusionModel
@@ -422,7 +428,11 @@ class _CountedTarget(Target):
         self.name = base.name
         self.event_shape = tuple(base.event_shape)
         self.normalized = base.normalized
-        self.cost = Cost()
+        self.counted = CountedLogProb(base.log_prob, self.event_shape)
+
+    @property
+    def cost(self) -> Cost:
+        return self.counted.cost
 
     @property
     def has_samples(self) -> bool:
@@ -433,12 +443,7 @@ class _CountedTarget(Target):
         return self.base.has_log_prob
 
     def log_prob(self, x: Tensor) -> Tensor:
-        rows = int(x.reshape(-1, *self.event_shape).shape[0])
-        if torch.is_grad_enabled() and x.requires_grad:
-            self.cost.grad_evals += rows
-        else:
-            self.cost.density_evals += rows
-        return self.base.log_prob(x)
+        return self.counted(x)
 
 
 def _check_density_target(target: Target) -> None:
